@@ -84,6 +84,21 @@ bool H5Reader::exists(const std::string& name) const {
   return H5Lexists(file_, name.c_str(), H5P_DEFAULT) > 0;
 }
 
+std::pair<char, std::size_t> H5Reader::element_type(const std::string& name) const {
+  const hid_t ds = H5Dopen2(file_, name.c_str(), H5P_DEFAULT);
+  if (ds < 0) fail(path_, "no dataset '" + name + "'");
+  const hid_t type = H5Dget_type(ds);
+  const H5T_class_t cls = H5Tget_class(type);
+  const std::size_t size = H5Tget_size(type);
+  H5Tclose(type);
+  H5Dclose(ds);
+  const char kind = cls == H5T_FLOAT     ? 'f'
+                    : cls == H5T_INTEGER ? 'i'
+                    : cls == H5T_STRING  ? 's'
+                                         : '?';
+  return {kind, size};
+}
+
 template <typename T>
 Array<T> H5Reader::read(const std::string& name) const {
   const hid_t ds = H5Dopen2(file_, name.c_str(), H5P_DEFAULT);
@@ -94,8 +109,8 @@ Array<T> H5Reader::read(const std::string& name) const {
   std::size_t n = 1;
   for (auto d : out.shape) n *= static_cast<std::size_t>(d);
   out.values.resize(n);
-  const herr_t status = H5Dread(ds, native_type<T>(), H5S_ALL, H5S_ALL, H5P_DEFAULT,
-                                out.values.data());
+  const herr_t status =
+      H5Dread(ds, native_type<T>(), H5S_ALL, H5S_ALL, H5P_DEFAULT, out.values.data());
   H5Sclose(space);
   H5Dclose(ds);
   if (status < 0) fail(path_, "cannot read dataset '" + name + "' as the requested type");
@@ -149,8 +164,8 @@ std::vector<std::string> H5Reader::list(const std::string& group) const {
   H5Gget_info(g, &info);
   std::vector<std::string> out;
   for (hsize_t i = 0; i < info.nlinks; ++i) {
-    const ssize_t len = H5Lget_name_by_idx(g, ".", H5_INDEX_NAME, H5_ITER_INC, i, nullptr, 0,
-                                           H5P_DEFAULT);
+    const ssize_t len =
+        H5Lget_name_by_idx(g, ".", H5_INDEX_NAME, H5_ITER_INC, i, nullptr, 0, H5P_DEFAULT);
     std::string name(static_cast<std::size_t>(len), '\0');
     H5Lget_name_by_idx(g, ".", H5_INDEX_NAME, H5_ITER_INC, i, name.data(), name.size() + 1,
                        H5P_DEFAULT);

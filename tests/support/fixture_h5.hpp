@@ -4,8 +4,10 @@
 // type the test asks for, so a test can read float32 data as double for comparisons.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace w2p::test {
@@ -31,6 +33,8 @@ class H5Reader {
   H5Reader& operator=(const H5Reader&) = delete;
 
   bool exists(const std::string& name) const;
+  /// Stored element type of a dataset: 'f' float, 'i' integer, 's' string; with its byte size.
+  std::pair<char, std::size_t> element_type(const std::string& name) const;
   /// Numeric dataset converted to T (float, double, int64_t, int32_t).
   template <typename T>
   Array<T> read(const std::string& name) const;
