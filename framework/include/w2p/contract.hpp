@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -34,7 +35,11 @@ struct PortSpec {
   Schema schema;
   std::string doc;
   PortKind kind = PortKind::kStream;
-  bool optional = false;  ///< may stay unconnected
+  bool optional = false;    ///< may stay unconnected
+  bool any_schema = false;  ///< input accepting whatever the channel carries
+  /// Output whose schema follows from the schema of input `derived_from` (batching, pass-through).
+  std::string derived_from;
+  std::function<Schema(const Schema&)> derive;
 };
 
 /// How many output items a node emits per input item.
@@ -54,6 +59,12 @@ class Contract {
   Contract& side_input(Port port, TensorSpec spec, std::string doc);
   Contract& output(Port port, Schema schema, std::string doc);
   Contract& output(Port port, TensorSpec spec, std::string doc);
+  /// Stream input accepting any schema (generic nodes: logging, batching, sinks).
+  Contract& input_any(Port port, std::string doc);
+  /// Output whose schema the runtime derives from the channel connected to input `from`,
+  /// e.g. a batcher prepending a dim: [](Schema s) { /* add B */ return s; }.
+  Contract& output_from(Port port, Port from, std::function<Schema(const Schema&)> derive,
+                        std::string doc);
   /// Marks the port declared last as optional (may be left unconnected).
   Contract& optional();
   /// Parallel items at most (1 = serial, the default; 0 = unlimited). kAny forces 1.

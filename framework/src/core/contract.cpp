@@ -9,10 +9,19 @@ Schema single_field(const Port& port, TensorSpec spec, const std::string& doc) {
   return Schema{{FieldSpec{port.name, std::move(spec), doc}}};
 }
 
+PortSpec make_port(const Port& port, Schema schema, std::string doc, PortKind kind) {
+  PortSpec p;
+  p.name = port.name;
+  p.schema = std::move(schema);
+  p.doc = std::move(doc);
+  p.kind = kind;
+  return p;
+}
+
 }  // namespace
 
 Contract& Contract::input(Port port, Schema schema, std::string doc) {
-  inputs_.push_back(PortSpec{port.name, std::move(schema), std::move(doc), PortKind::kStream});
+  inputs_.push_back(make_port(port, std::move(schema), std::move(doc), PortKind::kStream));
   last_is_output_ = false;
   return *this;
 }
@@ -20,7 +29,7 @@ Contract& Contract::input(Port port, TensorSpec spec, std::string doc) {
   return input(port, single_field(port, std::move(spec), doc), doc);
 }
 Contract& Contract::side_input(Port port, Schema schema, std::string doc) {
-  inputs_.push_back(PortSpec{port.name, std::move(schema), std::move(doc), PortKind::kSide});
+  inputs_.push_back(make_port(port, std::move(schema), std::move(doc), PortKind::kSide));
   last_is_output_ = false;
   return *this;
 }
@@ -28,12 +37,24 @@ Contract& Contract::side_input(Port port, TensorSpec spec, std::string doc) {
   return side_input(port, single_field(port, std::move(spec), doc), doc);
 }
 Contract& Contract::output(Port port, Schema schema, std::string doc) {
-  outputs_.push_back(PortSpec{port.name, std::move(schema), std::move(doc), PortKind::kStream});
+  outputs_.push_back(make_port(port, std::move(schema), std::move(doc), PortKind::kStream));
   last_is_output_ = true;
   return *this;
 }
 Contract& Contract::output(Port port, TensorSpec spec, std::string doc) {
   return output(port, single_field(port, std::move(spec), doc), doc);
+}
+Contract& Contract::input_any(Port port, std::string doc) {
+  input(port, Schema{}, std::move(doc));
+  inputs_.back().any_schema = true;
+  return *this;
+}
+Contract& Contract::output_from(Port port, Port from, std::function<Schema(const Schema&)> derive,
+                                std::string doc) {
+  output(port, Schema{}, std::move(doc));
+  outputs_.back().derived_from = from.name;
+  outputs_.back().derive = std::move(derive);
+  return *this;
 }
 Contract& Contract::optional() {
   auto& list = last_is_output_ ? outputs_ : inputs_;

@@ -1,0 +1,127 @@
+#include "run/progress.hpp"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <iostream>
+#include <sstream>
+
+namespace w2p {
+
+std::string format_duration(double seconds) {
+  if (!std::isfinite(seconds) || seconds < 0) return "?";
+  const auto s = static_cast<long long>(std::llround(seconds));
+  char buf[32];
+  if (s >= 3600) {
+    std::snprintf(buf, sizeof buf, "%lldh%02lldm", s / 3600, (s % 3600) / 60);
+  } else if (s >= 60) {
+    std::snprintf(buf, sizeof buf, "%lldm%02llds", s / 60, s % 60);
+  } else {
+    std::snprintf(buf, sizeof buf, "%llds", s);
+  }
+  return buf;
+}
+
+ProgressReporter::ProgressReporter(bool quiet, Print print, Snapshot snapshot)
+    : quiet_(quiet),
+      tty_(!print && isatty(STDERR_FILENO) != 0),
+      print_(print ? std::move(print)
+                   : Print([](const std::string& line) { std::cerr << line << std::flush; })),
+      snapshot_(std::move(snapshot)) {}
+
+ProgressReporter::~ProgressReporter() { stop(); }
+
+void ProgressReporter::start() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (running_) return;
+  running_ = true;
+  thread_ = std::thread([this] { loop(); });
+}
+
+void ProgressReporter::stop() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!running_) return;
+    running_ = false;
+  }
+  wake_.notify_all();
+  thread_.join();
+  std::lock_guard<std::mutex> lock(mutex_);
+  clear_line();
+}
+
+void ProgressReporter::clear_line() {
+  if (line_shown_) {
+    print_("\r\x1b[2K");
+    line_shown_ = false;
+  }
+}
+
+void ProgressReporter::log(const std::string& line) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  clear_line();
+  print_(line + "\n");
+}
+
+void ProgressReporter::loop() {
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto period = tty_ ? std::chrono::milliseconds(250) : std::chrono::milliseconds(100);
+  auto last_plain = t0;
+  std::unique_lock<std::mutex> lock(mutex_);
+  while (running_) {
+    wake_.wait_for(lock, period);
+    if (!running_) break;
+    lock.unlock();
+    if (tick_) tick_();
+    lock.lock();
+    if (quiet_) continue;
+    const auto now = std::chrono::steady_clock::now();
+    const double elapsed = std::chrono::duration<double>(now - t0).count();
+    if (tty_) {
+      std::string line = render(elapsed);
+      if (line.size() > 200) line.resize(200);
+      print_("\r\x1b[2K" + line);
+      line_shown_ = true;
+    } else if (now - last_plain >= std::chrono::seconds(10)) {
+      print_(render(elapsed) + "\n");
+      last_plain = now;
+    }
+  }
+}
+
+std::string ProgressReporter::render(double elapsed) {
+  const std::vector<ProgressRow> rows = snapshot_();
+  std::vector<std::uint64_t> done;
+  for (const auto& r : rows) done.push_back(r.done);
+  history_.emplace_back(elapsed, done);
+  // Rates over the last ~5 s, so they follow changes in speed.
+  while (history_.size() > 2 && elapsed - history_.front().first > 5.0) {
+    history_.erase(history_.begin());
+  }
+  const auto& [t_old, done_old] = history_.front();
+  std::ostringstream out;
+  out << "[" << format_duration(elapsed) << "]";
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    const ProgressRow& r = rows[i];
+    out << " " << r.name << " " << r.done;
+    if (r.expected > 0) out << "/" << r.expected;
+    const double dt = elapsed - t_old;
+    const double rate =
+        (dt > 0.5 && i < done_old.size()) ? static_cast<double>(r.done - done_old[i]) / dt : 0;
+    if (rate > 0) {
+      char buf[32];
+      std::snprintf(buf, sizeof buf, " %.3g/s", rate);
+      out << buf;
+      if (r.expected > r.done) {
+        out << " ETA " << format_duration(static_cast<double>(r.expected - r.done) / rate);
+      }
+    }
+    if (!r.status.empty()) out << " (" << r.status << ")";
+    if (i + 1 < rows.size()) out << " |";
+  }
+  return out.str();
+}
+
+}  // namespace w2p
