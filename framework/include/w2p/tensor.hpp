@@ -148,8 +148,11 @@ struct Dim {
   static Dim fixed(std::int64_t n) { return Dim{n, {}}; }
   static Dim sym(std::string name) { return Dim{-1, std::move(name)}; }
   static Dim ragged() { return Dim{-1, "?"}; }
+  /// Any number of dims of any size ("..."): only as the single dim of a spec, f32[...].
+  static Dim any_rank() { return Dim{-1, "..."}; }
   bool is_fixed() const { return size >= 0; }
   bool is_ragged() const { return symbol == "?"; }
+  bool is_any_rank() const { return symbol == "..."; }
   bool operator==(const Dim& o) const { return size == o.size && symbol == o.symbol; }
 };
 
@@ -162,6 +165,9 @@ struct TensorSpec {
   static bool parse(std::string_view text, TensorSpec* out, std::string* error);
   /// Whether a concrete tensor fits (fixed dims equal; symbols and ragged dims accept any size).
   bool accepts(const Tensor& tensor) const;
+  /// f32[...]: any shape of this dtype.
+  bool any_shape() const { return dims.size() == 1 && dims[0].is_any_rank(); }
+  static TensorSpec any(DType dtype) { return TensorSpec{dtype, {Dim::any_rank()}}; }
 };
 
 /// Shorthand used in contracts: spec(DType::kF32, {7, 16000}), spec(DType::kF32, {"B", 7}).

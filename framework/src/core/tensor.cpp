@@ -242,6 +242,7 @@ bool TensorSpec::parse(std::string_view text, TensorSpec* out, std::string* erro
 }
 
 bool TensorSpec::accepts(const Tensor& tensor) const {
+  if (any_shape()) return tensor.defined() && tensor.dtype() == dtype;
   if (!tensor.defined() || tensor.dtype() != dtype || tensor.rank() != dims.size()) return false;
   for (std::size_t i = 0; i < dims.size(); ++i) {
     if (dims[i].is_fixed() && dims[i].size != tensor.dim(i)) return false;

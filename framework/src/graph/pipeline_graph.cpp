@@ -227,8 +227,10 @@ class GraphBuilder {
   PipelineGraph build() {
     resolve_nodes();
     wire_channels();
-    if (errors_.empty()) order_nodes();
-    if (errors_.empty()) check_schemas();
+    // Schemas are checked even when other errors were found (all errors at once); nodes that
+    // did not resolve take no part. A cycle leaves no order to derive schemas in.
+    order_nodes();
+    if (graph_.order.size() == graph_.nodes.size()) check_schemas();
     if (errors_.empty()) hash_channels();
     if (!errors_.empty()) throw ErrorList(std::move(errors_));
     return std::move(graph_);
@@ -344,10 +346,16 @@ class GraphBuilder {
 
   void wire_channels() {
     std::map<int, SourceLocation> produced_at;
+    // Channels named as outputs of nodes that did not resolve (unknown type, bad options): their
+    // producer's error covers them, so "no node produces" would only repeat it.
+    std::set<std::string> unresolved_outputs;
     for (std::size_t ni = 0; ni < graph_.nodes.size(); ++ni) {
       GraphNode& node = graph_.nodes[ni];
       const NodeConfig& nc = graph_.config.nodes[ni];
-      if (node.type == nullptr) continue;
+      if (node.type == nullptr) {
+        for (const auto& b : nc.outputs) unresolved_outputs.insert(b.channel);
+        continue;
+      }
       const Contract& c = node.contract;
       for (const auto& b : nc.outputs) {
         if (c.find_output(b.port) == nullptr) {
@@ -427,7 +435,7 @@ class GraphBuilder {
       if (ch.producer >= 0) produced.push_back(ch.name);
     }
     for (const auto& ch : graph_.channels) {
-      if (ch.producer >= 0) continue;
+      if (ch.producer >= 0 || unresolved_outputs.count(ch.name) != 0) continue;
       for (const auto& consumer : ch.consumers) {
         const NodeConfig& nc = graph_.config.nodes[static_cast<std::size_t>(consumer.node)];
         SourceLocation where = nc.location;
@@ -443,6 +451,7 @@ class GraphBuilder {
       }
     }
     for (const auto& [name, cc] : graph_.config.channels) {
+      if (unresolved_outputs.count(name) != 0) continue;
       const int i = graph_.find_channel(name);
       if (i < 0 || graph_.channels[static_cast<std::size_t>(i)].producer < 0) {
         if (i >= 0 && !graph_.channels[static_cast<std::size_t>(i)].consumers.empty()) continue;
@@ -505,12 +514,17 @@ class GraphBuilder {
 
   // Output schemas in topological order (derived outputs need their input's schema first),
   // then every consumer's fields against them.
+  // A channel's schema is unknown when it has no (valid) producer, or derives from one that is
+  // unknown; its consumers are not checked then (the cause is reported elsewhere).
   void check_schemas() {
     DimUnifier dims;
+    std::vector<bool> known(graph_.channels.size(), false);
     for (int ni : graph_.order) {
       GraphNode& node = graph_.nodes[static_cast<std::size_t>(ni)];
       const NodeConfig& nc = graph_.config.nodes[static_cast<std::size_t>(ni)];
-      for (auto& ch : graph_.channels) {
+      for (std::size_t ci = 0; ci < graph_.channels.size(); ++ci) {
+        if (!known[ci]) continue;
+        GraphChannel& ch = graph_.channels[ci];
         for (auto& consumer : ch.consumers) {
           if (consumer.node == ni) check_connection(ch, consumer, node, nc, dims);
         }
@@ -520,11 +534,14 @@ class GraphBuilder {
         GraphChannel& channel = graph_.channels[static_cast<std::size_t>(ch)];
         if (!p->derive) {
           channel.schema = p->schema;
+          known[static_cast<std::size_t>(ch)] = true;
           continue;
         }
         const auto in =
             std::find(node.stream_ports.begin(), node.stream_ports.end(), p->derived_from);
         if (in == node.stream_ports.end()) {
+          const PortSpec* from = node.contract.find_input(p->derived_from);
+          if (from != nullptr && !from->optional) continue;  // reported as not connected
           error(ErrorKind::kInternal,
                 label(node) + ": output '" + port + "' derives from unconnected input '" +
                     p->derived_from + "'",
@@ -533,7 +550,9 @@ class GraphBuilder {
         }
         const int src =
             node.stream_channels[static_cast<std::size_t>(in - node.stream_ports.begin())];
+        if (!known[static_cast<std::size_t>(src)]) continue;
         channel.schema = p->derive(graph_.channels[static_cast<std::size_t>(src)].schema);
+        known[static_cast<std::size_t>(ch)] = true;
       }
     }
   }
@@ -571,7 +590,8 @@ class GraphBuilder {
                  to_string(want.spec.dtype));
         continue;
       }
-      if (have->spec.dims.size() != want.spec.dims.size()) {
+      if (want.spec.any_shape()) continue;
+      if (have->spec.any_shape() || have->spec.dims.size() != want.spec.dims.size()) {
         mismatch("field '" + want.name + "' has shape " + have->spec.str() + ", expected " +
                  want.spec.str());
         continue;
