@@ -37,6 +37,7 @@ const NodeConfig* PipelineConfig::find_node(const std::string& name) const {
 
 namespace {
 
+const char* const kCommandLine = "<command line>";
 const std::vector<std::string> kTopKeys = {"include", "vars", "graph", "seed", "channels", "nodes"};
 const std::vector<std::string> kGraphKeys = {"seed",   "threads", "max_in_flight",
                                              "epochs", "run_dir", "plugin_paths"};
@@ -66,7 +67,9 @@ class Loader {
   PipelineConfig load(const std::string& path) {
     config_.file = fs::absolute(path).lexically_normal().string();
     std::vector<Doc> docs;
-    collect(config_.file, {}, docs);
+    collect(config_.file, {}, {}, docs);
+    // A file that could not be read leaves nothing sound to check the rest against.
+    if (unreadable_) throw ErrorList(std::move(errors_));
     for (const auto& d : docs) read_vars(d);
     for (const auto& [k, v] : overrides_.vars) config_.vars[k] = v;
     for (const auto& d : docs) read_graph(d);
@@ -74,6 +77,15 @@ class Loader {
     config_.vars["run_dir"] = config_.graph.run_dir;
     for (const auto& d : docs) read_channels(d);
     for (const auto& d : docs) read_nodes(d);
+    if (config_.nodes.empty() && errors_.empty()) {
+      // Nothing to run is a mistake (a misplaced 'nodes:', a file of comments), not a success.
+      SourceLocation where{config_.file, 1, 1};
+      for (const auto& kv : docs.back().root) {
+        if (kv.first.Scalar() == "nodes") where = loc(kv.first, docs.back());
+      }
+      error("the pipeline has no nodes", where)
+          .note("add 'nodes:' with a list of {name, type, ...} mappings");
+    }
     apply_sets();
     if (!errors_.empty()) throw ErrorList(std::move(errors_));
     return std::move(config_);
@@ -87,26 +99,43 @@ class Loader {
   };
 
   Error& error(const std::string& message, SourceLocation loc) {
-    errors_.push_back(Error(ErrorKind::kConfig, message).at(std::move(loc)));
+    errors_.push_back(Error(ErrorKind::kConfig, set_context_ + message).at(std::move(loc)));
     return errors_.back();
   }
-  SourceLocation loc(const YAML::Node& n, const Doc& d) const { return location_of(n, d.file); }
+  // A --set value has no line of its own (its YAML mark would read 1:1).
+  SourceLocation loc(const YAML::Node& n, const Doc& d) const {
+    return d.file == kCommandLine ? SourceLocation{d.file, 0, 0} : location_of(n, d.file);
+  }
 
-  // Reads `file` and, depth first, the files it includes (those come before it).
-  void collect(const std::string& file, std::vector<std::string> chain, std::vector<Doc>& docs) {
+  // Reads `file` and, depth first, the files it includes (those come before it). `from` is the
+  // include entry naming `file` (unknown for the top-level file). A file that cannot be read or
+  // parsed is reported (at the include entry that names it) and sets unreadable_.
+  void collect(const std::string& file, std::vector<std::string> chain, const SourceLocation& from,
+               std::vector<Doc>& docs) {
+    auto fail = [&](Error e) {
+      if (from.known()) e.at(from);
+      errors_.push_back(std::move(e));
+      unreadable_ = true;
+    };
     for (const auto& f : chain) {
       if (f == file) {
         std::string cycle;
         for (const auto& c : chain) cycle += c + " -> ";
-        throw ErrorList({Error(ErrorKind::kConfig, "include cycle: " + cycle + file)});
+        fail(Error(ErrorKind::kConfig, "include cycle: " + cycle + file)
+                 .note("a file may not include itself, directly or through other files"));
+        return;
       }
+    }
+    // A file included on two paths (a diamond) is read once, where it first appears.
+    for (const auto& d : docs) {
+      if (d.file == file) return;
     }
     chain.push_back(file);
     std::ifstream in(file);
     if (!in) {
-      Error e(ErrorKind::kIo, "cannot read pipeline file '" + file + "'");
-      if (chain.size() > 1) e.note("included from '" + chain[chain.size() - 2] + "'");
-      throw ErrorList({e});
+      fail(Error(ErrorKind::kIo, chain.size() > 1 ? "cannot read included file '" + file + "'"
+                                                  : "cannot read pipeline file '" + file + "'"));
+      return;
     }
     std::stringstream text;
     text << in.rdbuf();
@@ -115,13 +144,27 @@ class Loader {
       doc.root = YAML::Load(text.str());
     } catch (const YAML::ParserException& e) {
       SourceLocation l{file, e.mark.line + 1, e.mark.column + 1};
-      throw ErrorList({Error(ErrorKind::kConfig, "YAML syntax: " + e.msg).at(l)});
+      Error err = Error(ErrorKind::kConfig, "YAML syntax: " + e.msg).at(l);
+      // yaml-cpp's messages name the symptom; say what usually causes it.
+      if (e.msg.find("tab") != std::string::npos) {
+        err.note("indent with spaces: YAML does not allow tabs there");
+      } else if (e.msg.find("flow") != std::string::npos) {
+        err.note("check that every '[' and '{' before this point is closed");
+      } else if (e.msg.find("end of map") != std::string::npos ||
+                 e.msg.find("end of sequence") != std::string::npos) {
+        err.note("check the indentation of this line against the lines above it");
+      }
+      if (from.known()) err.note("included from " + from.str());
+      errors_.push_back(std::move(err));
+      unreadable_ = true;
+      return;
     }
     if (doc.root.IsNull()) doc.root = YAML::Node(YAML::NodeType::Map);
     if (!doc.root.IsMap()) {
-      throw ErrorList({Error(ErrorKind::kConfig, "a pipeline file must be a mapping")
-                           .at(loc(doc.root, doc))
-                           .note("expected keys: include, vars, graph, channels, nodes")});
+      error("a pipeline file must be a mapping, got " + yaml_kind(doc.root), loc(doc.root, doc))
+          .note("expected keys: include, vars, graph, channels, nodes");
+      unreadable_ = true;
+      return;
     }
     check_keys(doc.root, doc, kTopKeys, "top-level key");
     if (const auto inc = doc.root["include"]) {
@@ -138,32 +181,38 @@ class Loader {
         }
         fs::path p = i.Scalar();
         if (p.is_relative()) p = fs::path(doc.dir) / p;
-        collect(p.lexically_normal().string(), chain, docs);
+        collect(p.lexically_normal().string(), chain, loc(i, doc), docs);
       }
     }
     docs.push_back(std::move(doc));
   }
 
   // Unknown and duplicate keys of a mapping (yaml-cpp keeps duplicates; we reject them).
-  void check_keys(const YAML::Node& map, const Doc& d, const std::vector<std::string>& known,
-                  const std::string& what) {
+  // `context` ("node 'src': ") names the mapping's owner in messages. Returns the known keys
+  // that unknown ones were probably meant to be.
+  std::set<std::string> check_keys(const YAML::Node& map, const Doc& d,
+                                   const std::vector<std::string>& known, const std::string& what,
+                                   const std::string& context = {}) {
+    std::set<std::string> meant;
     std::set<std::string> seen;
     for (const auto& kv : map) {
       const std::string key = kv.first.Scalar();
       if (!seen.insert(key).second) {
-        error("duplicate " + what + " '" + key + "'", loc(kv.first, d))
+        error(context + "duplicate " + what + " '" + key + "'", loc(kv.first, d))
             .note("each key may appear once in a mapping");
         continue;
       }
       if (std::find(known.begin(), known.end(), key) == known.end()) {
-        Error& e = error("unknown " + what + " '" + key + "'", loc(kv.first, d));
+        Error& e = error(context + "unknown " + what + " '" + key + "'", loc(kv.first, d));
         const std::string hint = did_you_mean(key, known);
         if (!hint.empty()) e.note(hint);
         std::string list;
         for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
         e.note("expected one of: " + list);
+        meant.insert(closest_match(key, known));
       }
     }
+    return meant;
   }
 
   // ${name} substitution in a scalar string.
@@ -253,7 +302,7 @@ class Loader {
 
   void read_vars(const Doc& d) {
     const auto vars = d.root["vars"];
-    if (!vars) return;
+    if (!vars || vars.IsNull()) return;  // an empty section is no section
     if (!vars.IsMap()) {
       error("'vars' must be a mapping of names to values", loc(vars, d));
       return;
@@ -304,7 +353,7 @@ class Loader {
   void read_graph(const Doc& d) {
     if (const auto seed = d.root["seed"]) read_graph_key("seed", seed, d);
     const auto graph = d.root["graph"];
-    if (!graph) return;
+    if (!graph || graph.IsNull()) return;  // an empty section is no section
     if (!graph.IsMap()) {
       error("'graph' must be a mapping", loc(graph, d));
       return;
@@ -324,7 +373,7 @@ class Loader {
 
   void read_channels(const Doc& d) {
     const auto channels = d.root["channels"];
-    if (!channels) return;
+    if (!channels || channels.IsNull()) return;  // an empty section is no section
     if (!channels.IsMap()) {
       error("'channels' must be a mapping of channel names to settings", loc(channels, d));
       return;
@@ -343,20 +392,22 @@ class Loader {
             .note("e.g. " + c.name + ": {store: " + c.name + ".h5}");
         continue;
       }
-      check_keys(s, d, kChannelKeys, "channel setting");
+      const std::string what = "channel '" + c.name + "': ";
+      check_keys(s, d, kChannelKeys, "channel setting", what);
       if (const auto store = s["store"]) {
-        fs::path p = scalar_string(store, d, "channel store");
+        fs::path p = scalar_string(store, d, what + "store");
         if (p.is_relative()) p = fs::path(config_.graph.run_dir) / p;
         c.store = p.lexically_normal().string();
       }
       if (const auto comp = s["compression"]) {
-        if (integer<int>(comp, d, "compression", 0, &c.compression) && c.compression > 9) {
-          error("compression: expected 0 (off) to 9, got " + std::to_string(c.compression),
-                loc(comp, d));
+        if (integer<int>(comp, d, what + "compression", 0, &c.compression) && c.compression > 9) {
+          error(what + "compression: expected 0 (off) to 9, got " + std::to_string(c.compression),
+                loc(comp, d))
+              .note("the gzip level of the HDF5 store; 4 is a good default");
         }
       }
       if (const auto chunk = s["chunk_items"]) {
-        integer<std::int64_t>(chunk, d, "chunk_items", 1, &c.chunk_items);
+        integer<std::int64_t>(chunk, d, what + "chunk_items", 1, &c.chunk_items);
       }
       config_.channels[c.name] = c;
     }
@@ -378,9 +429,9 @@ class Loader {
             .note("a port takes one channel; fan out by naming the channel in several nodes");
         continue;
       }
-      if (!kv.second.IsScalar()) {
+      if (!kv.second.IsScalar() || kv.second.Scalar().empty()) {
         error("node '" + node + "': port '" + port + "' must name a channel, got " +
-                  yaml_kind(kv.second),
+                  (kv.second.IsScalar() ? std::string("an empty name") : yaml_kind(kv.second)),
               loc(kv.second, d));
         continue;
       }
@@ -390,7 +441,7 @@ class Loader {
 
   void read_nodes(const Doc& d) {
     const auto nodes = d.root["nodes"];
-    if (!nodes) return;
+    if (!nodes || nodes.IsNull()) return;  // an empty section is no section
     if (!nodes.IsSequence()) {
       error("'nodes' must be a list of node mappings", loc(nodes, d))
           .note("e.g. nodes:\n  - {name: src, type: core.tensor_source, outputs: {out: x}}");
@@ -403,16 +454,24 @@ class Loader {
       }
       NodeConfig node;
       node.location = loc(n, d);
-      check_keys(n, d, kNodeKeys, "node key");
-      if (const auto name = n["name"]) {
-        node.name = scalar_string(name, d, "node name");
-      } else {
-        error("node without 'name'", node.location).note("every node needs a unique name");
+      const auto name = n["name"];
+      if (name) node.name = scalar_string(name, d, "node name");
+      // A misspelt 'name' or 'type' is reported as unknown key with a did-you-mean, not again
+      // as missing.
+      const std::set<std::string> meant =
+          check_keys(n, d, kNodeKeys, "node key",
+                     node.name.empty() ? std::string() : "node '" + node.name + "': ");
+      if (!name && meant.count("name") == 0) {
+        const auto type = n["type"];
+        error("node without 'name'" +
+                  (type && type.IsScalar() ? " (type " + type.Scalar() + ")" : std::string()),
+              node.location)
+            .note("every node needs a unique name");
       }
       if (const auto type = n["type"]) {
         node.type = scalar_string(type, d, "node type");
         node.type_location = loc(type, d);
-      } else {
+      } else if (meant.count("type") == 0) {
         error("node '" + node.name + "' has no 'type'", node.location)
             .note("a type is a plugin node id such as core.tensor_source (see w2p-inspect)");
       }
@@ -447,11 +506,12 @@ class Loader {
   }
 
   void apply_sets() {
-    const SourceLocation cli{"<command line>", 0, 0};
+    const SourceLocation cli{kCommandLine, 0, 0};
     for (const auto& set : overrides_.sets) {
       const auto eq = set.find('=');
       const auto dot = set.find('.');
-      if (eq == std::string::npos || dot == std::string::npos || dot > eq) {
+      if (eq == std::string::npos || dot == std::string::npos || dot > eq || dot == 0 ||
+          dot + 1 == eq) {
         error("--set '" + set + "': expected NODE.OPTION=VALUE or graph.KEY=VALUE", cli);
         continue;
       }
@@ -464,7 +524,7 @@ class Loader {
         error("--set '" + set + "': value is not valid YAML: " + e.msg, cli);
         continue;
       }
-      const Doc cli_doc{"<command line>", fs::current_path().string(), {}};
+      const Doc cli_doc{kCommandLine, fs::current_path().string(), {}};
       if (target == "graph") {
         if (std::find(kGraphKeys.begin(), kGraphKeys.end(), key) == kGraphKeys.end()) {
           Error& e = error("--set '" + set + "': unknown graph setting '" + key + "'", cli);
@@ -472,7 +532,9 @@ class Loader {
           if (!hint.empty()) e.note(hint);
           continue;
         }
+        set_context_ = "--set '" + set + "': ";
         read_graph_key(key, value, cli_doc);
+        set_context_.clear();
         continue;
       }
       NodeConfig* node = nullptr;
@@ -489,7 +551,9 @@ class Loader {
       }
       if (key == "epochs" && node->epochs) {
         std::int64_t ep = 1;
-        if (integer<std::int64_t>(value, cli_doc, "--set " + set, 1, &ep)) node->epochs = ep;
+        set_context_ = "--set '" + set + "': ";
+        if (integer<std::int64_t>(value, cli_doc, "epochs", 1, &ep)) node->epochs = ep;
+        set_context_.clear();
         continue;
       }
       OptionEntry entry{key, value, cli, cli, cli_doc.dir};
@@ -507,6 +571,9 @@ class Loader {
   const ConfigOverrides& overrides_;
   PipelineConfig config_;
   std::vector<Error> errors_;
+  bool unreadable_ = false;
+  std::string set_context_;  ///< "--set 'x=1': " while a --set value is read  ///< a file could not
+                             ///< be read, parsed or is not a mapping
 };
 
 }  // namespace

@@ -166,12 +166,13 @@ bool convert_option(const OptionSpec& spec, const OptionEntry& entry, const std:
 namespace {
 
 // Symbolic dims unify across connections: one class per "node/symbol", bound to at most one
-// fixed size.
+// fixed size. Each binding remembers the connection that made it, for messages.
 class DimUnifier {
  public:
-  // Returns "" or a reason the two dims cannot be the same.
+  // Returns "" or a reason the two dims cannot be the same. `here` names the connection being
+  // checked ("input 'left' (channel 'fours')").
   std::string unify(const std::string& a_node, const Dim& a, const std::string& b_node,
-                    const Dim& b) {
+                    const Dim& b, const std::string& here) {
     if (a.is_ragged() || b.is_ragged()) {
       if (b.is_fixed() && a.is_ragged())
         return "varies per item but the consumer needs " + dim_text(b);
@@ -180,16 +181,17 @@ class DimUnifier {
     if (a.is_fixed() && b.is_fixed()) {
       return a.size == b.size ? "" : dim_text(a) + " vs " + dim_text(b);
     }
-    if (a.is_fixed()) return bind(find(b_node + "/" + b.symbol), a.size, b.symbol);
-    if (b.is_fixed()) return bind(find(a_node + "/" + a.symbol), b.size, a.symbol);
+    if (a.is_fixed()) return bind(find(b_node + "/" + b.symbol), a.size, b.symbol, here);
+    if (b.is_fixed()) return bind(find(a_node + "/" + a.symbol), b.size, a.symbol, here);
     const std::string ra = find(a_node + "/" + a.symbol);
     const std::string rb = find(b_node + "/" + b.symbol);
     if (ra == rb) return {};
     const auto fa = fixed_.find(ra);
     const auto fb = fixed_.find(rb);
-    if (fa != fixed_.end() && fb != fixed_.end() && fa->second != fb->second) {
-      return a.symbol + "=" + std::to_string(fa->second) + " vs " + b.symbol + "=" +
-             std::to_string(fb->second);
+    if (fa != fixed_.end() && fb != fixed_.end() && fa->second.size != fb->second.size) {
+      return a.symbol + " is " + std::to_string(fa->second.size) + " (bound by " +
+             fa->second.where + ") but " + b.symbol + " is " + std::to_string(fb->second.size) +
+             " (bound by " + fb->second.where + ")";
     }
     parent_[ra] = rb;
     if (fa != fixed_.end()) fixed_[rb] = fa->second;
@@ -197,6 +199,10 @@ class DimUnifier {
   }
 
  private:
+  struct Binding {
+    std::int64_t size;
+    std::string where;
+  };
   static std::string dim_text(const Dim& d) {
     return d.is_fixed() ? std::to_string(d.size) : d.symbol;
   }
@@ -205,17 +211,18 @@ class DimUnifier {
     if (it == parent_.end() || it->second == k) return k;
     return parent_[k] = find(it->second);
   }
-  std::string bind(const std::string& root, std::int64_t size, const std::string& symbol) {
+  std::string bind(const std::string& root, std::int64_t size, const std::string& symbol,
+                   const std::string& here) {
     const auto it = fixed_.find(root);
-    if (it != fixed_.end() && it->second != size) {
-      return symbol + " is " + std::to_string(it->second) + " elsewhere but " +
-             std::to_string(size) + " here";
+    if (it != fixed_.end() && it->second.size != size) {
+      return symbol + " is " + std::to_string(it->second.size) + " from " + it->second.where +
+             " but " + std::to_string(size) + " here";
     }
-    fixed_[root] = size;
+    if (it == fixed_.end()) fixed_[root] = {size, here};
     return {};
   }
   std::map<std::string, std::string> parent_;
-  std::map<std::string, std::int64_t> fixed_;
+  std::map<std::string, Binding> fixed_;
 };
 
 class GraphBuilder {
@@ -257,7 +264,8 @@ class GraphBuilder {
       if (!nc.name.empty()) {
         const auto [it, fresh] = names.emplace(nc.name, nc.location);
         if (!fresh) {
-          error(ErrorKind::kConfig, "duplicate node name '" + nc.name + "'", nc.location, nc.name)
+          error(ErrorKind::kConfig, "node '" + nc.name + "': duplicate node name", nc.location,
+                nc.name)
               .note("first defined at " + it->second.str());
         }
       }
@@ -281,6 +289,7 @@ class GraphBuilder {
     std::vector<std::string> keys;
     for (const auto& spec : type.options) keys.push_back(spec.key);
     const std::size_t errors_before = errors_.size();
+    std::set<std::string> suggested;  // options a misspelt key was taken for
     for (const auto& entry : nc.options) {
       const auto spec = std::find_if(type.options.begin(), type.options.end(),
                                      [&](const OptionSpec& s) { return s.key == entry.key; });
@@ -290,6 +299,7 @@ class GraphBuilder {
         const std::string hint = did_you_mean(entry.key, keys);
         if (!hint.empty()) e.note(hint);
         e.note(keys.empty() ? type.id + " takes no options" : type.id + " options: " + join(keys));
+        suggested.insert(closest_match(entry.key, keys));
         continue;
       }
       OptionValue v;
@@ -305,6 +315,7 @@ class GraphBuilder {
                       [&](const OptionEntry& e) { return e.key == spec.key; })) {
         continue;  // given but invalid: already reported
       }
+      if (suggested.count(spec.key) != 0) continue;  // misspelt: reported with did-you-mean
       Error& e =
           error(ErrorKind::kConfig, label(node) + ": missing required option '" + spec.key + "'",
                 nc.location, node.name);
@@ -357,18 +368,22 @@ class GraphBuilder {
         continue;
       }
       const Contract& c = node.contract;
+      // Ports a misspelt port name was taken for: "not connected" would repeat that error.
+      std::set<std::string> suggested;
       for (const auto& b : nc.outputs) {
         if (c.find_output(b.port) == nullptr) {
-          unknown_port(node, b, "output", c.outputs());
+          suggested.insert(unknown_port(node, b, "output", c.outputs()));
+          unresolved_outputs.insert(b.channel);
           continue;
         }
         const int ch = channel_index(b.channel);
         GraphChannel& channel = graph_.channels[static_cast<std::size_t>(ch)];
         if (channel.producer >= 0) {
           error(ErrorKind::kConfig,
-                "channel '" + b.channel + "' is produced twice: by node '" + node.name +
-                    "' (port '" + b.port + "') and node '" +
-                    graph_.nodes[static_cast<std::size_t>(channel.producer)].name + "'",
+                label(node) + ": output '" + b.port + "' writes channel '" + b.channel +
+                    "', which is already produced by node '" +
+                    graph_.nodes[static_cast<std::size_t>(channel.producer)].name + "' (port '" +
+                    channel.producer_port + "')",
                 b.location, node.name)
               .note("first produced at " + produced_at[ch].str())
               .note("each channel has exactly one producer; give the second a new name");
@@ -382,7 +397,7 @@ class GraphBuilder {
       for (const auto& b : nc.inputs) {
         const PortSpec* p = c.find_input(b.port);
         if (p == nullptr) {
-          unknown_port(node, b, "input", c.inputs());
+          suggested.insert(unknown_port(node, b, "input", c.inputs()));
           continue;
         }
         const int ch = channel_index(b.channel);
@@ -392,7 +407,7 @@ class GraphBuilder {
       for (const auto& p : c.inputs()) {
         const bool bound = std::any_of(nc.inputs.begin(), nc.inputs.end(),
                                        [&](const PortBinding& b) { return b.port == p.name; });
-        if (!bound && !p.optional) {
+        if (!bound && !p.optional && suggested.count(p.name) == 0) {
           error(ErrorKind::kConfig, label(node) + ": input port '" + p.name + "' is not connected",
                 nc.location, node.name)
               .note("expected " + (p.any_schema ? std::string("any item") : p.schema.str()) +
@@ -412,7 +427,10 @@ class GraphBuilder {
         }
       }
       for (const auto& p : c.outputs()) {
-        if (node.outputs.count(p.name) == 0 && !p.optional) {
+        // Bound to a channel produced twice counts as connected: that error says it all.
+        const bool bound = std::any_of(nc.outputs.begin(), nc.outputs.end(),
+                                       [&](const PortBinding& b) { return b.port == p.name; });
+        if (!bound && !p.optional && suggested.count(p.name) == 0) {
           error(ErrorKind::kConfig, label(node) + ": output port '" + p.name + "' is not connected",
                 nc.location, node.name)
               .note("it gives " +
@@ -464,14 +482,16 @@ class GraphBuilder {
     }
   }
 
-  void unknown_port(const GraphNode& node, const PortBinding& b, const std::string& what,
-                    const std::vector<PortSpec>& ports) {
+  // Returns the port the name was probably meant to be ("" if none is close).
+  std::string unknown_port(const GraphNode& node, const PortBinding& b, const std::string& what,
+                           const std::vector<PortSpec>& ports) {
     Error& e = error(ErrorKind::kConfig, label(node) + " has no " + what + " port '" + b.port + "'",
                      b.location, node.name);
     const std::string hint = did_you_mean(b.port, port_names(ports));
     if (!hint.empty()) e.note(hint);
     e.note(ports.empty() ? node.type->type().id + " has no " + what + "s"
                          : what + "s: " + join(port_names(ports)));
+    return closest_match(b.port, port_names(ports));
   }
 
   void order_nodes() {
@@ -498,17 +518,42 @@ class GraphBuilder {
       }
     }
     if (graph_.order.size() == n) return;
-    std::vector<std::string> cycle;
-    int first = -1;
-    for (std::size_t i = 0; i < n; ++i) {
-      if (indegree[i] > 0) {
-        cycle.push_back(graph_.nodes[i].name);
-        if (first < 0) first = static_cast<int>(i);
+    // Nodes left over are on a cycle or downstream of one; each has a left-over producer, so
+    // walking producers from one of them must come back to a node already seen: that loop is a
+    // cycle (the downstream nodes are not part of it and are not named).
+    std::vector<std::vector<std::pair<int, std::string>>> producers(n);
+    for (const auto& ch : graph_.channels) {
+      if (ch.producer < 0) continue;
+      for (const auto& c : ch.consumers) {
+        producers[static_cast<std::size_t>(c.node)].emplace_back(ch.producer, ch.name);
       }
     }
-    error(ErrorKind::kConfig, "the graph has a cycle through nodes: " + join(cycle),
-          graph_.nodes[static_cast<std::size_t>(first)].location,
-          graph_.nodes[static_cast<std::size_t>(first)].name)
+    int cur = -1;
+    for (std::size_t i = 0; i < n && cur < 0; ++i) {
+      if (indegree[i] > 0) cur = static_cast<int>(i);
+    }
+    std::vector<int> path;         // path[i + 1] produces channel via[i], which path[i] reads
+    std::vector<std::string> via;  // via.back(): from the repeated node to path.back()
+    while (std::find(path.begin(), path.end(), cur) == path.end()) {
+      path.push_back(cur);
+      for (const auto& [p, channel] : producers[static_cast<std::size_t>(cur)]) {
+        if (indegree[static_cast<std::size_t>(p)] > 0) {
+          via.push_back(channel);
+          cur = p;
+          break;
+        }
+      }
+    }
+    const auto start =
+        static_cast<std::size_t>(std::find(path.begin(), path.end(), cur) - path.begin());
+    const GraphNode& head = graph_.nodes[static_cast<std::size_t>(cur)];
+    std::string loop = head.name;
+    for (std::size_t i = path.size(); i-- > start;) {
+      loop += " -> (" + (i < via.size() ? via[i] : std::string("?")) + ") -> " +
+              graph_.nodes[static_cast<std::size_t>(path[i])].name;
+    }
+    error(ErrorKind::kConfig, label(head) + " is part of a cycle: " + loop, head.location,
+          head.name)
         .note("channels must flow one way; a node cannot (indirectly) consume its own output");
   }
 
@@ -597,8 +642,9 @@ class GraphBuilder {
         continue;
       }
       for (std::size_t d = 0; d < want.spec.dims.size(); ++d) {
-        const std::string why =
-            dims.unify(producer.name, have->spec.dims[d], node.name, want.spec.dims[d]);
+        const std::string why = dims.unify(
+            producer.name, have->spec.dims[d], node.name, want.spec.dims[d],
+            "node '" + node.name + "' input '" + consumer.port + "' (channel '" + ch.name + "')");
         if (!why.empty()) {
           mismatch("field '" + want.name + "' has shape " + have->spec.str() + ", expected " +
                    want.spec.str() + " (dim " + std::to_string(d) + ": " + why + ")");
