@@ -112,7 +112,7 @@ std::string ProgressReporter::render(double elapsed) {
         (dt > 0.5 && i < done_old.size()) ? static_cast<double>(r.done - done_old[i]) / dt : 0;
     if (rate > 0) {
       char buf[32];
-      std::snprintf(buf, sizeof buf, " %.3g/s", rate);
+      std::snprintf(buf, sizeof buf, rate >= 100 ? " %.0f/s" : " %.3g/s", rate);
       out << buf;
       if (r.expected > r.done) {
         out << " ETA " << format_duration(static_cast<double>(r.expected - r.done) / rate);
