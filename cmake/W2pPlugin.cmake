@@ -62,3 +62,21 @@ function(w2p_add_benchmark name)
   set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/bench)
   w2p_set_warnings(${name})
 endfunction()
+
+# w2p_add_subdirectories([ONLY list]): adds every child folder that has a CMakeLists.txt, in name
+# order, so that a new plugin, tool or test folder needs no edit in its parent. With ONLY, folders
+# not in the list are left out (plugins/: W2P_PLUGIN_DIRS).
+function(w2p_add_subdirectories)
+  cmake_parse_arguments(ARG "" "" "ONLY" ${ARGN})
+  file(GLOB children LIST_DIRECTORIES true RELATIVE ${CMAKE_CURRENT_SOURCE_DIR}
+       ${CMAKE_CURRENT_SOURCE_DIR}/*)
+  list(SORT children)
+  foreach(dir IN LISTS children)
+    if(ARG_ONLY AND NOT dir IN_LIST ARG_ONLY)
+      continue()
+    endif()
+    if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/${dir}/CMakeLists.txt)
+      add_subdirectory(${dir})
+    endif()
+  endforeach()
+endfunction()

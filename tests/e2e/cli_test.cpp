@@ -11,68 +11,51 @@
 #include <sstream>
 #include <thread>
 
+#include "support/process.hpp"
+
 namespace fs = std::filesystem;
 
 namespace {
 
-struct Output {
-  int code = -1;
-  std::string text;
-};
+using w2p::test::CommandResult;
 
-// Runs a shell command, capturing stdout and stderr together.
-Output shell(const std::string& command) {
-  Output out;
-  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
-  if (pipe == nullptr) return out;
-  char buf[4096];
-  while (std::fgets(buf, sizeof buf, pipe) != nullptr) out.text += buf;
-  const int status = ::pclose(pipe);
-  out.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  return out;
+CommandResult shell(const std::string& command) {
+  return w2p::test::run_command(command + " 2>&1");
 }
-
-std::string quote(const fs::path& p) { return "'" + p.string() + "'"; }
+std::string quote(const fs::path& p) { return w2p::test::shell_quote(p.string()); }
 
 class CliTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("w2p_e2e_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
   fs::path write(const std::string& name, const std::string& text) {
-    std::ofstream(dir_ / name) << text;
-    return dir_ / name;
+    return scratch_.write(name, text);
   }
   // h5py from Debian's python3 (not a virtualenv's): proves files are readable without w2p.
-  Output h5py(const std::string& script) {
-    const fs::path py = write("check.py", script);
-    return shell("/usr/bin/python3 " + quote(py));
+  CommandResult h5py(const std::string& script) {
+    return shell("/usr/bin/python3 " + quote(write("check.py", script)));
   }
-  fs::path dir_;
+  w2p::test::ScratchDir scratch_;
+  const fs::path& dir_ = scratch_.path();
 };
 
 TEST_F(CliTest, SmokePipelineRunsAndLeavesAnH5pyReadableStore) {
-  const Output run = shell(std::string(W2P_RUN_EXE) + " " W2P_SOURCE_DIR "/pipelines/smoke.yaml" +
-                           " --run-dir " + quote(dir_ / "run"));
-  ASSERT_EQ(run.code, 0) << run.text;
-  EXPECT_NE(run.text.find("wrote"), std::string::npos) << run.text;
-  const Output check = h5py("import h5py\nf = h5py.File('" + (dir_ / "run/restored.h5").string() +
-                            "', 'r')\nprint(f['audio'].shape, f.attrs['complete'], "
-                            "f.attrs['config_hash'])\n");
-  ASSERT_EQ(check.code, 0) << check.text;
-  EXPECT_NE(check.text.find("(1000, 7, 160) 1"), std::string::npos) << check.text;
+  const CommandResult run =
+      shell(std::string(W2P_RUN_EXE) + " " W2P_SOURCE_DIR "/pipelines/smoke.yaml" + " --run-dir " +
+            quote(dir_ / "run"));
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  EXPECT_NE(run.output.find("wrote"), std::string::npos) << run.output;
+  const CommandResult check =
+      h5py("import h5py\nf = h5py.File('" + (dir_ / "run/restored.h5").string() +
+           "', 'r')\nprint(f['audio'].shape, f.attrs['complete'], "
+           "f.attrs['config_hash'])\n");
+  ASSERT_EQ(check.exit_code, 0) << check.output;
+  EXPECT_NE(check.output.find("(1000, 7, 160) 1"), std::string::npos) << check.output;
 }
 
 TEST_F(CliTest, CheckValidatesWithoutRunning) {
-  const Output ok =
+  const CommandResult ok =
       shell(std::string(W2P_RUN_EXE) +
             " --check " W2P_SOURCE_DIR "/pipelines/smoke.yaml --run-dir " + quote(dir_ / "run"));
-  EXPECT_EQ(ok.code, 0) << ok.text;
+  EXPECT_EQ(ok.exit_code, 0) << ok.output;
   EXPECT_FALSE(fs::exists(dir_ / "run" / "restored.h5"));
   const fs::path bad = write("bad.yaml", R"(nodes:
   - {name: src, type: core.tensor_sorce, outputs: {out: x}}
@@ -81,26 +64,27 @@ TEST_F(CliTest, CheckValidatesWithoutRunning) {
     options: {evry: 3}
     inputs: {in: y}
 )");
-  const Output err = shell(std::string(W2P_RUN_EXE) + " --check " + quote(bad));
-  EXPECT_EQ(err.code, 2) << err.text;
+  const CommandResult err = shell(std::string(W2P_RUN_EXE) + " --check " + quote(bad));
+  EXPECT_EQ(err.exit_code, 2) << err.output;
   const std::string f = bad.string();
-  EXPECT_NE(err.text.find(f + ":2:23: error: node 'src': unknown node type 'core.tensor_sorce'"),
+  EXPECT_NE(err.output.find(f + ":2:23: error: node 'src': unknown node type 'core.tensor_sorce'"),
             std::string::npos)
-      << err.text;
-  EXPECT_NE(err.text.find("did you mean 'core.tensor_source'?"), std::string::npos) << err.text;
-  EXPECT_NE(err.text.find(f + ":5:15: error: node 'log' (core.log): unknown option 'evry'"),
+      << err.output;
+  EXPECT_NE(err.output.find("did you mean 'core.tensor_source'?"), std::string::npos) << err.output;
+  EXPECT_NE(err.output.find(f + ":5:15: error: node 'log' (core.log): unknown option 'evry'"),
             std::string::npos)
-      << err.text;
-  EXPECT_NE(err.text.find("w2p-run: 2 errors"), std::string::npos) << err.text;
+      << err.output;
+  EXPECT_NE(err.output.find("w2p-run: 2 errors"), std::string::npos) << err.output;
 }
 
 TEST_F(CliTest, MissingPluginDirectoryAndBrokenPluginExitWith3) {
   fs::create_directories(dir_ / "plugins");
   write("plugins/libw2p_broken.so", "not an ELF file");
-  const Output out = shell(std::string(W2P_RUN_EXE) + " --plugin-path " + quote(dir_ / "plugins") +
-                           " --check " W2P_SOURCE_DIR "/pipelines/smoke.yaml");
-  EXPECT_EQ(out.code, 3) << out.text;
-  EXPECT_NE(out.text.find("libw2p_broken.so"), std::string::npos) << out.text;
+  const CommandResult out =
+      shell(std::string(W2P_RUN_EXE) + " --plugin-path " + quote(dir_ / "plugins") +
+            " --check " W2P_SOURCE_DIR "/pipelines/smoke.yaml");
+  EXPECT_EQ(out.exit_code, 3) << out.output;
+  EXPECT_NE(out.output.find("libw2p_broken.so"), std::string::npos) << out.output;
 }
 
 // A pipeline slow enough to be interrupted: 600 items through a serial ~6 ms node (~4 s),
@@ -136,11 +120,11 @@ bool wait_for_partial(const fs::path& partial, int items) {
   for (int i = 0; i < 200; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
     if (!fs::exists(partial)) continue;
-    const Output o = shell(
+    const CommandResult o = shell(
         "HDF5_USE_FILE_LOCKING=FALSE /usr/bin/python3 -c \"import h5py; "
         "print(h5py.File('" +
         partial.string() + "', 'r').attrs['items'])\"");
-    if (o.code == 0 && std::atoi(o.text.c_str()) >= items) return true;
+    if (o.exit_code == 0 && std::atoi(o.output.c_str()) >= items) return true;
   }
   return false;
 }
@@ -164,19 +148,19 @@ TEST_F(CliTest, KilledRunResumesItsStoreAndEndsWithTheSameContent) {
 
   std::string cmd;
   for (const auto& a : args("killed")) cmd += quote(a) + " ";
-  const Output resumed = shell(cmd);
-  ASSERT_EQ(resumed.code, 0) << resumed.text;
-  EXPECT_NE(resumed.text.find("resuming store"), std::string::npos) << resumed.text;
+  const CommandResult resumed = shell(cmd);
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
+  EXPECT_NE(resumed.output.find("resuming store"), std::string::npos) << resumed.output;
 
   cmd.clear();
   for (const auto& a : args("clean")) cmd += quote(a) + " ";
-  ASSERT_EQ(shell(cmd).code, 0);
-  const Output same =
+  ASSERT_EQ(shell(cmd).exit_code, 0);
+  const CommandResult same =
       h5py("import h5py, numpy\na = h5py.File('" + (dir_ / "killed/y.h5").string() +
            "', 'r')\nb = h5py.File('" + (dir_ / "clean/y.h5").string() +
            "', 'r')\nprint(a['x'].shape, numpy.array_equal(a['x'][:], b['x'][:]))\n");
-  ASSERT_EQ(same.code, 0) << same.text;
-  EXPECT_NE(same.text.find("(600, 16) True"), std::string::npos) << same.text;
+  ASSERT_EQ(same.exit_code, 0) << same.output;
+  EXPECT_NE(same.output.find("(600, 16) True"), std::string::npos) << same.output;
 }
 
 TEST_F(CliTest, CtrlCStopsCleanlyWithExit130AndNoFinalFile) {
@@ -196,8 +180,9 @@ TEST_F(CliTest, CtrlCStopsCleanlyWithExit130AndNoFinalFile) {
 
 TEST_F(CliTest, PluginBuiltOutOfTreeAgainstTheInstalledPackageLoadsFromYamlAlone) {
   const fs::path prefix = dir_ / "prefix";
-  const Output install = shell("cmake --install " W2P_BINARY_DIR " --prefix " + quote(prefix));
-  ASSERT_EQ(install.code, 0) << install.text;
+  const CommandResult install =
+      shell("cmake --install " W2P_BINARY_DIR " --prefix " + quote(prefix));
+  ASSERT_EQ(install.exit_code, 0) << install.output;
   ASSERT_TRUE(fs::exists(prefix / "lib/cmake/w2p/w2pConfig.cmake"));
   ASSERT_TRUE(fs::exists(prefix / "include/w2p/plugin.hpp"));
   // The in-tree build of the example is installed too: remove it, so only the out-of-tree
@@ -205,11 +190,12 @@ TEST_F(CliTest, PluginBuiltOutOfTreeAgainstTheInstalledPackageLoadsFromYamlAlone
   fs::remove(prefix / "lib/w2p/plugins/libw2p_examples.so");
 
   const fs::path build = dir_ / "example-build";
-  const Output configure = shell("cmake -S " W2P_SOURCE_DIR "/plugins/examples -B " + quote(build) +
-                                 " -G Ninja -DCMAKE_PREFIX_PATH=" + quote(prefix));
-  ASSERT_EQ(configure.code, 0) << configure.text;
-  const Output compile = shell("cmake --build " + quote(build));
-  ASSERT_EQ(compile.code, 0) << compile.text;
+  const CommandResult configure =
+      shell("cmake -S " W2P_SOURCE_DIR "/plugins/examples -B " + quote(build) +
+            " -G Ninja -DCMAKE_PREFIX_PATH=" + quote(prefix));
+  ASSERT_EQ(configure.exit_code, 0) << configure.output;
+  const CommandResult compile = shell("cmake --build " + quote(build));
+  ASSERT_EQ(compile.exit_code, 0) << compile.output;
   ASSERT_TRUE(fs::exists(build / "plugins/libw2p_examples.so"));
 
   const fs::path yaml =
@@ -220,11 +206,11 @@ nodes:
   - {name: sum, type: examples.running_sum, inputs: {in: y}, outputs: {total: t}}
   - {name: log, type: core.log, inputs: {in: t}}
 )");
-  const Output run = shell(quote(prefix / "bin/w2p-run") + " " + quote(yaml) + " --run-dir " +
-                           quote(dir_ / "run"));
-  ASSERT_EQ(run.code, 0) << run.text;
+  const CommandResult run = shell(quote(prefix / "bin/w2p-run") + " " + quote(yaml) +
+                                  " --run-dir " + quote(dir_ / "run"));
+  ASSERT_EQ(run.exit_code, 0) << run.output;
   // sum over items i = 0..19 of 3 elements of 3*i = 9 * 190.
-  EXPECT_NE(run.text.find("total: f64[] mean 1710"), std::string::npos) << run.text;
+  EXPECT_NE(run.output.find("total: f64[] mean 1710"), std::string::npos) << run.output;
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "fixture_expectations.hpp"
+#include "support/process.hpp"
 
 namespace {
 
@@ -19,17 +20,11 @@ struct Result {
 };
 
 Result check(const std::string& pipeline) {
-  const std::string command = std::string("'") + W2P_RUN_EXE + "' --check --plugin-path '" +
-                              W2P_CFGTEST_PLUGIN_DIR + "' '" + pipeline + "' 2>&1 >/dev/null";
-  Result r;
-  FILE* pipe = popen(command.c_str(), "r");
-  if (pipe == nullptr) return r;
-  std::array<char, 4096> buffer{};
-  while (std::size_t n = fread(buffer.data(), 1, buffer.size(), pipe))
-    r.err.append(buffer.data(), n);
-  const int status = pclose(pipe);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
+  using w2p::test::shell_quote;
+  const auto out = w2p::test::run_command(shell_quote(W2P_RUN_EXE) + " --check --plugin-path " +
+                                          shell_quote(W2P_CFGTEST_PLUGIN_DIR) + " " +
+                                          shell_quote(pipeline) + " 2>&1 >/dev/null");
+  return Result{out.exit_code, out.output};
 }
 
 TEST(W2pRunCheck, ReportsEveryErrorInCompilerFormat) {

@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <string>
 
+#include "support/process.hpp"
+
 namespace {
 
 struct Result {
@@ -18,15 +20,8 @@ Result inspect(const std::string& plugin_folder, const std::string& args) {
   const std::string command = std::string("'") + W2P_INSPECT_EXE + "' --no-default-path " +
                               "--plugin-path '" + W2P_TEST_PLUGIN_ROOT + "/" + plugin_folder +
                               "' " + args + " 2>&1";
-  Result result;
-  FILE* pipe = popen(command.c_str(), "r");
-  if (pipe == nullptr) return result;
-  std::array<char, 4096> buffer{};
-  while (std::size_t n = fread(buffer.data(), 1, buffer.size(), pipe))
-    result.output.append(buffer.data(), n);
-  const int status = pclose(pipe);
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return result;
+  const auto out = w2p::test::run_command(command);
+  return Result{out.exit_code, out.output};
 }
 
 void expect_contains(const Result& r, const std::string& text) {
