@@ -1,0 +1,98 @@
+// NGCC-PHAT pre-training step (forward + backward + AdamW), batch 64, max_tau 342, L 2048, with
+// the reference's direct 1023-tap SincConv and with our FFT form; 1 and 2 threads. Counters:
+// s/step, GFLOP/s over the step's nominal convolution FLOPs, and a float matmul for comparison.
+//
+//   w2p_ngcc_bench --benchmark_filter=Fft   (the direct form needs ~30+ s per step on one core)
+#include <benchmark/benchmark.h>
+#include <torch/nn/functional/loss.h>
+
+#include <random>
+
+#include "ngcc/model/ngcc_phat.hpp"
+#include "torch_common/optim.hpp"
+
+namespace {
+
+using w2p::ngcc::MaskedNgccPhat;
+using w2p::ngcc::NgccPhatConfig;
+
+constexpr int64_t kBatch = 64;
+constexpr int64_t kLen = 2048;
+
+// Multiply-adds x 2 of the convolutions of one step (forward; backward = 2 x forward: input and
+// weight gradients): SincConv 1023 taps and the 128->128 convs over 2B signals, the head over B
+// correlations. The direct SincConv dominates; the FFT form replaces its 1023-tap term.
+double step_flops(bool fft_sinc, int64_t max_tau) {
+  const double signals = 2.0 * kBatch, c = 128.0, len = kLen, lags = 2.0 * max_tau + 1.0;
+  const double sinc = fft_sinc ? 0.0 : 2.0 * signals * c * 1023.0 * len;
+  const double backbone = 2.0 * signals * c * c * (11 + 9 + 7) * len;
+  const double head = 2.0 * kBatch * (c * c * (11 + 9 + 7) + c * 5) * lags;
+  // SincConv needs no input gradient (first layer): forward + filter gradient only.
+  return 2.0 * sinc + 3.0 * (backbone + head);
+}
+
+void BM_TrainStep(benchmark::State& state, bool fft_sinc) {
+  torch::set_num_threads(static_cast<int>(state.range(0)));
+  torch::manual_seed(0);
+  NgccPhatConfig config;
+  config.fft_sinc_conv = fft_sinc;
+  MaskedNgccPhat model(config);
+  model->train();
+  auto opt = w2p::torch_common::make_adamw(w2p::torch_common::split_weight_decay(
+      model->named_parameters(), w2p::torch_common::reference_no_decay_names()));
+  const auto audio = torch::randn({kBatch, 7, kLen});
+  const auto tdoa = torch::randn({kBatch, 7, 7}, torch::kFloat64) * 100.0;
+  std::mt19937_64 rng(1);
+  for (auto _ : state) {
+    const auto batch = model->random_pair_labels(tdoa, rng);
+    opt->zero_grad();
+    const auto out = model->forward(audio, tdoa, batch.pairs);
+    out.loss.backward();
+    opt->step();
+    benchmark::DoNotOptimize(out.loss.item<float>());
+  }
+  const double flops = step_flops(fft_sinc, config.max_tau);
+  state.counters["GFLOP/step"] = flops * 1e-9;
+  state.counters["GFLOP/s"] = benchmark::Counter(
+      flops * 1e-9 * static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
+}
+
+// A float GEMM of the shape a 128->128 k=11 convolution lowers to, as the FLOP/s yardstick.
+void BM_Matmul(benchmark::State& state) {
+  torch::set_num_threads(static_cast<int>(state.range(0)));
+  const auto a = torch::randn({128, 128 * 11});
+  const auto b = torch::randn({128 * 11, 8192});
+  for (auto _ : state) benchmark::DoNotOptimize(torch::matmul(a, b).data_ptr());
+  const double flops = 2.0 * 128 * 128 * 11 * 8192;
+  state.counters["GFLOP/s"] = benchmark::Counter(
+      flops * 1e-9 * static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
+}
+
+// Inference latency for 6 microphones: all 30 ordered pairs' features (eval mode).
+void BM_PairFeatures6Mics(benchmark::State& state) {
+  torch::set_num_threads(static_cast<int>(state.range(0)));
+  MaskedNgccPhat model;
+  model->eval();
+  torch::NoGradGuard no_grad;
+  const auto audio = torch::randn({1, 6, kLen});
+  for (auto _ : state) benchmark::DoNotOptimize(model->pair_features(audio).data_ptr());
+}
+
+BENCHMARK_CAPTURE(BM_TrainStep, Fft, true)
+    ->Arg(1)
+    ->Arg(2)
+    ->Iterations(2)
+    ->Unit(benchmark::kSecond)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(BM_TrainStep, Direct, false)
+    ->Arg(1)
+    ->Arg(2)
+    ->Iterations(1)
+    ->Unit(benchmark::kSecond)
+    ->UseRealTime();
+BENCHMARK(BM_Matmul)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_PairFeatures6Mics)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+}  // namespace
+
+BENCHMARK_MAIN();

@@ -1,0 +1,243 @@
+#include "ngcc/model/ngcc_phat.hpp"
+
+#include <ATen/ops/fft_irfft.h>
+#include <ATen/ops/fft_rfft.h>
+#include <torch/nn/functional/activation.h>
+#include <torch/nn/functional/loss.h>
+#include <torch/nn/functional/padding.h>
+#include <torch/nn/modules/activation.h>
+
+#include <stdexcept>
+#include <string>
+
+namespace w2p::ngcc {
+namespace F = torch::nn::functional;
+namespace {
+
+constexpr double kLeakySlope = 0.2;
+constexpr int64_t kBackboneKernels[] = {11, 9, 7};
+constexpr int64_t kHeadKernels[] = {11, 9, 7};
+constexpr int64_t kFinalKernel = 5;
+
+torch::Tensor circular_pad(const torch::Tensor& x, int64_t pad) {
+  return F::pad(x, F::PadFuncOptions({pad, pad}).mode(torch::kCircular));
+}
+
+// Keeps lags -max_tau..max_tau of a circular correlation of length n (last axis).
+torch::Tensor crop_lags(const torch::Tensor& cc, int64_t max_tau) {
+  const int64_t n = cc.size(-1);
+  return torch::cat({cc.narrow(-1, n - max_tau, max_tau), cc.narrow(-1, 0, max_tau + 1)}, -1);
+}
+
+torch::Tensor phat_correlation(const torch::Tensor& spec1, const torch::Tensor& spec2, int64_t n,
+                               int64_t max_tau, double eps) {
+  const auto g = spec1 * torch::conj(spec2);
+  // G * (1 / (|G| + eps)) as the reference writes it (phi, then the product): same rounding.
+  const auto cc = at::fft_irfft(g * torch::reciprocal(torch::abs(g) + eps), n);
+  return crop_lags(cc, max_tau);
+}
+
+}  // namespace
+
+torch::Tensor gcc_phat(const torch::Tensor& y1, const torch::Tensor& y2, int64_t max_tau,
+                       double eps) {
+  const int64_t n = y1.size(-1) + y2.size(-1);
+  if (max_tau >= n / 2) throw std::invalid_argument("gcc_phat: max_tau too large for the signal");
+  return phat_correlation(at::fft_rfft(y1, n), at::fft_rfft(y2, n), n, max_tau, eps);
+}
+
+// ---- backbone -----------------------------------------------------------------------------------
+
+SincBackboneImpl::SincBackboneImpl(const NgccPhatConfig& config) : config_(config) {
+  conv_ = register_module("conv", torch::nn::ModuleList());
+  bn_ = register_module("bn", torch::nn::ModuleList());
+  const int64_t c = config_.num_channels;
+  sinc_ = SincConv(SincConvOptions{c, config_.sinc_kernel, config_.fs, 50.0, 50.0});
+  conv_->push_back(sinc_);
+  for (const int64_t k : kBackboneKernels) {
+    convs_.emplace_back(torch::nn::Conv1dOptions(c, c, k));
+    conv_->push_back(convs_.back());
+  }
+  for (int i = 0; i < 4; ++i) {
+    norms_.emplace_back(torch::nn::BatchNorm1dOptions(c).momentum(config_.backbone_bn_momentum));
+    bn_->push_back(norms_.back());
+  }
+}
+
+torch::Tensor SincBackboneImpl::sinc_layer(const torch::Tensor& x) {
+  const int64_t length = x.size(-1);
+  const int64_t k = config_.sinc_kernel;
+  if (length < k / 2) {
+    throw std::invalid_argument("SincBackbone: signals of " + std::to_string(length) +
+                                " samples are shorter than half the SincConv kernel (" +
+                                std::to_string(k / 2) + "); circular padding cannot wrap twice");
+  }
+  if (!config_.fft_sinc_conv || k > length) {
+    return sinc_->forward(circular_pad(x.unsqueeze(1), k / 2));
+  }
+  // Circular 'same' cross-correlation as a spectral product: out[t] = sum_j h[j] x[(t + j) mod L]
+  // with h[j] = filter[j + K/2], j = -K/2..K/2, laid out circularly over L samples.
+  const auto w = sinc_->filters().squeeze(1);  // [C, K]
+  const int64_t half = k / 2;
+  const auto h =
+      torch::cat({w.narrow(1, half, half + 1), torch::zeros({w.size(0), length - k}, w.options()),
+                  w.narrow(1, 0, half)},
+                 1);                                         // [C, L]
+  const auto spec_x = at::fft_rfft(x, length).unsqueeze(1);  // [N, 1, F]
+  const auto spec_h = torch::conj(at::fft_rfft(h, length));  // [C, F]
+  return at::fft_irfft(spec_x * spec_h, length);             // [N, C, L]
+}
+
+torch::Tensor SincBackboneImpl::forward(const torch::Tensor& x, std::vector<torch::Tensor>* trace) {
+  if (x.dim() != 2) throw std::invalid_argument("SincBackbone: expected x [N, L]");
+  auto y = sinc_layer(x);
+  if (trace) trace->push_back(y);
+  y = F::leaky_relu(norms_[0]->forward(y), F::LeakyReLUFuncOptions().negative_slope(kLeakySlope));
+  if (trace) trace->push_back(y);
+  for (size_t i = 0; i < convs_.size(); ++i) {
+    y = convs_[i]->forward(circular_pad(y, kBackboneKernels[i] / 2));
+    y = norms_[i + 1]->forward(y);
+    // Layer 3 has LeakyReLU(1) in the reference: the identity.
+    if (i + 1 < convs_.size()) {
+      y = F::leaky_relu(y, F::LeakyReLUFuncOptions().negative_slope(kLeakySlope));
+    }
+    if (trace) trace->push_back(y);
+  }
+  return y;
+}
+
+// ---- NGCC-PHAT ----------------------------------------------------------------------------------
+
+NgccPhatImpl::NgccPhatImpl(const NgccPhatConfig& config) : config_(config) {
+  const int64_t c = config_.num_channels;
+  backbone = register_module("backbone", SincBackbone(config_));
+  mlp = register_module("mlp", torch::nn::ModuleList());
+  for (const int64_t k : kHeadKernels) {
+    torch::nn::Dropout dropout(torch::nn::DropoutOptions(config_.dropout));
+    dropouts_.push_back(dropout);
+    // 'same' zero padding (the reference pads with F.pad before an unpadded conv: identical).
+    blocks_.emplace_back(
+        torch::nn::Conv1d(torch::nn::Conv1dOptions(c, c, k).padding(k / 2)),
+        torch::nn::BatchNorm1d(torch::nn::BatchNorm1dOptions(c).momentum(config_.head_bn_momentum)),
+        torch::nn::LeakyReLU(torch::nn::LeakyReLUOptions().negative_slope(kLeakySlope)), dropout);
+    mlp->push_back(blocks_.back());
+  }
+  final_conv = register_module(
+      "final_conv",
+      torch::nn::Conv1d(torch::nn::Conv1dOptions(c, 1, kFinalKernel).padding(kFinalKernel / 2)));
+}
+
+torch::Tensor NgccPhatImpl::backbone_forward(const torch::Tensor& x,
+                                             std::vector<torch::Tensor>* trace) {
+  return backbone->forward(x, trace);
+}
+
+torch::Tensor NgccPhatImpl::gcc(const torch::Tensor& y1, const torch::Tensor& y2) const {
+  return gcc_phat(y1, y2, config_.max_tau, config_.phat_eps);
+}
+
+torch::Tensor NgccPhatImpl::head(const torch::Tensor& cc, std::vector<torch::Tensor>* trace) {
+  auto y = cc;
+  for (auto& block : blocks_) {
+    y = block->forward(y);
+    if (trace) trace->push_back(y);
+  }
+  y = final_conv->forward(y);
+  return y.reshape({y.size(0), -1});
+}
+
+torch::Tensor NgccPhatImpl::forward(const torch::Tensor& x1, const torch::Tensor& x2) {
+  torch::Tensor y1, y2;
+  if (is_training()) {
+    // Two BatchNorm batches, x1 first (running statistics updated in the reference's order).
+    y1 = backbone->forward(x1);
+    y2 = backbone->forward(x2);
+  } else {
+    const auto y = backbone->forward(torch::cat({x1, x2}, 0));
+    y1 = y.narrow(0, 0, x1.size(0));
+    y2 = y.narrow(0, x1.size(0), x2.size(0));
+  }
+  return head(gcc(y1, y2));
+}
+
+void NgccPhatImpl::set_dropout(double p) {
+  for (auto& d : dropouts_) d->options.p(p);
+}
+
+// ---- masked NGCC-PHAT ---------------------------------------------------------------------------
+
+MaskedNgccPhatImpl::MaskedNgccPhatImpl(const NgccPhatConfig& config) {
+  ngcc = register_module("ngcc", NgccPhat(config));
+}
+
+torch::Tensor MaskedNgccPhatImpl::pair_features(const torch::Tensor& audio) {
+  if (audio.dim() != 3) throw std::invalid_argument("pair_features: expected audio [B, K, L]");
+  const int64_t b = audio.size(0), k = audio.size(1), length = audio.size(2);
+  const auto y = ngcc->backbone_forward(audio.reshape({b * k, length}));  // [B K, C, L]
+  const int64_t c = y.size(1);
+  const int64_t n = 2 * length;
+  const auto spec = at::fft_rfft(y, n).view({b, k, c, -1});  // one FFT per channel
+  std::vector<int64_t> first, second;
+  for (int64_t i = 0; i < k; ++i) {
+    for (int64_t j = i + 1; j < k; ++j) {
+      first.push_back(i);
+      second.push_back(j);
+    }
+  }
+  const auto opts = torch::TensorOptions().dtype(torch::kInt64).device(audio.device());
+  const auto ia = torch::tensor(first, opts), ib = torch::tensor(second, opts);
+  const auto& cfg = ngcc->config();
+  const auto cc = phat_correlation(spec.index_select(1, ia), spec.index_select(1, ib), n,
+                                   cfg.max_tau, cfg.phat_eps);  // [B, P, C, T]
+  // (a, b) then (b, a): the (b, a) correlation is the lag-reversed (a, b) one.
+  const auto both = torch::stack({cc, cc.flip(-1)}, 2);  // [B, P, 2, C, T]
+  const int64_t t = cc.size(-1);
+  const auto logits = ngcc->head(both.reshape({-1, c, t}));  // [B P 2, T]
+  return logits.view({b, -1, t});
+}
+
+PairBatch MaskedNgccPhatImpl::random_pair_labels(const torch::Tensor& tdoa, std::mt19937_64& rng,
+                                                 int64_t num_mics) const {
+  const int64_t b = tdoa.size(0);
+  std::uniform_int_distribution<int64_t> draw(1, num_mics);
+  auto pairs = torch::empty({b, 2}, torch::kInt64);
+  auto acc = pairs.accessor<int64_t, 2>();
+  for (int64_t i = 0; i < b; ++i) {
+    acc[i][0] = draw(rng);
+    acc[i][1] = draw(rng);
+  }
+  pairs = pairs.to(tdoa.device());
+  return {pairs, pair_labels(tdoa, pairs)};
+}
+
+torch::Tensor MaskedNgccPhatImpl::pair_labels(const torch::Tensor& tdoa,
+                                              const torch::Tensor& pairs) const {
+  const int64_t b = tdoa.size(0);
+  const auto rows = torch::arange(b, pairs.options());
+  const auto t = tdoa.to(torch::kFloat64).index({rows, pairs.select(1, 0), pairs.select(1, 1)});
+  return (t + static_cast<double>(ngcc->max_tau())).to(torch::kInt64);  // toward zero
+}
+
+torch::Tensor MaskedNgccPhatImpl::forward_pairs(const torch::Tensor& audio,
+                                                const torch::Tensor& pairs) {
+  const auto rows = torch::arange(audio.size(0), pairs.options());
+  const auto x1 = audio.index({rows, pairs.select(1, 0)});
+  const auto x2 = audio.index({rows, pairs.select(1, 1)});
+  return ngcc->forward(x1, x2);
+}
+
+PretrainOutput MaskedNgccPhatImpl::forward(const torch::Tensor& audio, const torch::Tensor& tdoa,
+                                           const torch::Tensor& pairs) {
+  PretrainOutput out;
+  out.logits = forward_pairs(audio, pairs);
+  out.labels = pair_labels(tdoa, pairs);
+  out.loss = F::cross_entropy(out.logits, out.labels);
+  out.pred_tdoa = predict_tdoa(out.logits);
+  return out;
+}
+
+torch::Tensor MaskedNgccPhatImpl::predict_tdoa(const torch::Tensor& logits) const {
+  return logits.argmax(-1) - ngcc->max_tau();
+}
+
+}  // namespace w2p::ngcc
