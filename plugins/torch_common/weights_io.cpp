@@ -15,6 +15,8 @@
 #include <utility>
 #include <variant>
 
+#include "w2p/hdf5_lock.hpp"
+
 namespace w2p::torch_common {
 namespace {
 
@@ -596,6 +598,8 @@ void write_torch_state_dict(const std::string& path, const StateDict& state) {
 }
 
 StateDict read_hdf5_state_dict(const std::string& path, const std::string& group) {
+  // HDF5 is not thread-safe: share the process-wide lock with the framework's stores.
+  const std::lock_guard<std::recursive_mutex> lock(w2p::hdf5_mutex());
   H5Handle file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
   if (file.id < 0) fail(path, "cannot open HDF5 file");
   H5Handle grp(H5Gopen2(file.id, group.c_str(), H5P_DEFAULT), H5Gclose);
@@ -642,6 +646,7 @@ StateDict read_hdf5_state_dict(const std::string& path, const std::string& group
 
 void write_hdf5_state_dict(const std::string& path, const StateDict& state,
                            const std::string& group) {
+  const std::lock_guard<std::recursive_mutex> lock(w2p::hdf5_mutex());
   const std::string tmp = path + ".tmp";
   {
     H5Handle file(H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose);

@@ -1,4 +1,4 @@
-#include "channel/hdf5_lock.hpp"
+#include "w2p/hdf5_lock.hpp"
 
 namespace w2p {
 

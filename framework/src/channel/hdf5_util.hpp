@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "channel/hdf5_lock.hpp"
+#include "w2p/hdf5_lock.hpp"
 #include "w2p/error.hpp"
 #include "w2p/tensor.hpp"
 

@@ -13,7 +13,7 @@
 #include <fstream>
 #include <thread>
 
-#include "channel/hdf5_lock.hpp"
+#include "w2p/hdf5_lock.hpp"
 #include "store_test_util.hpp"
 #include "support/fixture_h5.hpp"
 #include "w2p/error.hpp"

@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "channel/hdf5_lock.hpp"
+#include "w2p/hdf5_lock.hpp"
 
 namespace w2p::test {
 
