@@ -5,11 +5,14 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <set>
+#include <sstream>
 
 #include "core/suggest.hpp"
 #include "plugin/plugin_catalog.hpp"
+#include "w2p/version.hpp"
 
 namespace fs = std::filesystem;
 
@@ -660,8 +663,11 @@ class GraphBuilder {
     std::vector<std::string> node_hash(graph_.nodes.size());
     for (int ni : graph_.order) {
       const GraphNode& node = graph_.nodes[static_cast<std::size_t>(ni)];
+      // The library's content, not only its version: a rebuilt plugin must not reuse stores
+      // its older code wrote.
       std::string text = node.name + "|" + node.type->type().id + "@" +
-                         node.type->plugin().version + "|epochs=" + std::to_string(node.epochs) +
+                         node.type->plugin().version + "#" + library_digest(node) +
+                         "|epochs=" + std::to_string(node.epochs) +
                          "|seed=" + std::to_string(graph_.config.graph.seed);
       for (const auto& [k, v] : node.options.values()) text += "|" + k + "=" + to_string(v);
       for (const auto& chs : {node.stream_channels, node.side_channels}) {
@@ -680,7 +686,21 @@ class GraphBuilder {
     graph_.config_hash = stable_hash(all);
   }
 
+  std::string library_digest(const GraphNode& node) {
+    const std::string& path = node.type->plugin().path;
+    if (path.empty()) return W2P_VERSION_STRING;  // built-in: part of the framework
+    auto it = digests_.find(path);
+    if (it == digests_.end()) {
+      std::ifstream in(path, std::ios::binary);
+      std::stringstream bytes;
+      bytes << in.rdbuf();
+      it = digests_.emplace(path, stable_hash(bytes.str())).first;
+    }
+    return it->second;
+  }
+
   const PluginCatalog& catalog_;
+  std::map<std::string, std::string> digests_;
   PipelineGraph graph_;
   std::vector<Error> errors_;
 };

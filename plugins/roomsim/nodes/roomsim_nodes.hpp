@@ -1,0 +1,48 @@
+// Node types of the `roomsim` plugin (registered in roomsim_plugin.cpp) and helpers they share.
+#pragma once
+
+#include <w2p/node.hpp>
+
+#include <array>
+#include <string>
+
+#include "roomsim/kernels/shoebox.hpp"
+
+namespace w2p::roomsim {
+
+NodeType wav2pos_geometry_node_type();  ///< roomsim.wav2pos_geometry
+NodeType shoebox_node_type();           ///< roomsim.shoebox
+NodeType position_stats_node_type();    ///< roomsim.position_stats
+
+/// "item 12 of epoch 0 (utterance_id '61-70968-0000')": names an item in error messages.
+inline std::string describe_item(const NodeContext& ctx, const Item& item) {
+  std::string text =
+      "item " + std::to_string(ctx.index()) + " of epoch " + std::to_string(ctx.epoch());
+  if (item.has("utterance_id")) {
+    const Tensor& id = item.get("utterance_id");
+    if (id.dtype() == DType::kStr && id.numel() == 1) {
+      text += " (utterance_id '" + id.data<std::string>()[0] + "')";
+    }
+  }
+  return text;
+}
+
+/// A 3-vector option (validated to 3 elements by its OptionSpec).
+inline Vec3 vec3_option(const Options& o, const char* key) {
+  const std::vector<double> v = o.get_float_list(key);
+  W2P_ASSERT(v.size() == 3, "3-element option");
+  return {v[0], v[1], v[2]};
+}
+
+/// "[5, 5, 2]"
+inline std::string vec3_text(const Vec3& v) {
+  auto num = [](double x) {
+    std::string s = std::to_string(x);
+    while (s.size() > 1 && s.back() == '0') s.pop_back();
+    if (!s.empty() && s.back() == '.') s.pop_back();
+    return s;
+  };
+  return "[" + num(v[0]) + ", " + num(v[1]) + ", " + num(v[2]) + "]";
+}
+
+}  // namespace w2p::roomsim
