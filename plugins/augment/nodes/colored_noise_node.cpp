@@ -1,6 +1,7 @@
 // augment.colored_noise: the reference's training augmentation (torch_audiomentations
 // AddColoredNoise, per channel; spec §2) as a node over the kernel in ../kernels. Draws come
 // from the framework's per-item generator, so the output does not depend on thread count.
+#include <fftw3.h>
 #include <w2p/plugin.hpp>
 
 #include <algorithm>
@@ -173,6 +174,9 @@ class ColoredNoise final : public Node {
 };
 
 void register_nodes(Registry& registry) {
+  // FFTW's planner is shared by every plugin in the process: make it take its own lock before
+  // any node plans (registration runs before the graph, on one thread).
+  fftwf_make_planner_thread_safe();
   registry.add(make_node_type<ColoredNoise>("augment.colored_noise"));
 }
 

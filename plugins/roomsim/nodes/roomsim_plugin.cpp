@@ -2,6 +2,7 @@
 //   roomsim.wav2pos_geometry  utterances -> wav2pos scenes (room, source, microphones)
 //   roomsim.shoebox           scenes -> simulated items (cropped audio, TDOA labels)
 //   roomsim.position_stats    items -> per-axis mean/std of the source positions
+#include <fftw3.h>
 #include <w2p/plugin.hpp>
 
 #include "roomsim/nodes/roomsim_nodes.hpp"
@@ -9,6 +10,9 @@
 namespace {
 
 void register_nodes(w2p::Registry& registry) {
+  // FFTW's planner is shared by every plugin in the process: make it take its own lock before
+  // any node plans (registration runs before the graph, on one thread).
+  fftwf_make_planner_thread_safe();
   registry.add(w2p::roomsim::wav2pos_geometry_node_type());
   registry.add(w2p::roomsim::shoebox_node_type());
   registry.add(w2p::roomsim::position_stats_node_type());
