@@ -39,7 +39,8 @@ AudioData read_audio(const std::string& path, const AudioReadOptions& options) {
   SF_INFO info{};
   std::unique_ptr<SNDFILE, SndfileCloser> file(sf_open(path.c_str(), SFM_READ, &info));
   if (!file) {
-    throw Error(ErrorKind::kData, "cannot decode audio file '" + path + "': " + sf_strerror(nullptr))
+    throw Error(ErrorKind::kData,
+                "cannot decode audio file '" + path + "': " + sf_strerror(nullptr))
         .note("expected a FLAC (or other libsndfile-readable) file of 16 kHz mono speech");
   }
   AudioData a;
@@ -52,13 +53,13 @@ AudioData read_audio(const std::string& path, const AudioReadOptions& options) {
                                       std::to_string(info.samplerate) + " Hz)");
   }
   if (info.channels > 1 && !options.allow_multichannel) {
-    throw Error(ErrorKind::kData, "audio file '" + path + "' has " +
-                                      std::to_string(info.channels) + " channels")
+    throw Error(ErrorKind::kData,
+                "audio file '" + path + "' has " + std::to_string(info.channels) + " channels")
         .note("expected mono; set option multichannel: first to use the first channel");
   }
   if (info.samplerate != options.sample_rate && !options.allow_resample) {
-    throw Error(ErrorKind::kData, "audio file '" + path + "' is at " +
-                                      std::to_string(info.samplerate) + " Hz")
+    throw Error(ErrorKind::kData,
+                "audio file '" + path + "' is at " + std::to_string(info.samplerate) + " Hz")
         .note("expected " + std::to_string(options.sample_rate) +
               " Hz; set option resample: soxr to resample it");
   }

@@ -19,7 +19,7 @@ struct AudioData {
   int file_rate = 0;           ///< the file's own sample rate
   int file_channels = 0;
   std::int64_t file_frames = 0;
-  bool resampled = false;      ///< file_rate differed from the requested rate
+  bool resampled = false;  ///< file_rate differed from the requested rate
 };
 
 /// Decodes `path`. Throws w2p::Error (kIo for an unreadable file, kData for a corrupt one or a

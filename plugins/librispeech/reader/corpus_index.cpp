@@ -51,9 +51,8 @@ struct Candidate {
 };
 
 bool all_digits(const std::string& s) {
-  return !s.empty() && std::all_of(s.begin(), s.end(), [](unsigned char c) {
-    return std::isdigit(c) != 0;
-  });
+  return !s.empty() &&
+         std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isdigit(c) != 0; });
 }
 
 bool ends_with(const std::string& s, const std::string& suffix) {
@@ -73,9 +72,9 @@ std::vector<fs::directory_entry> sorted_entries(const fs::path& dir) {
 }
 
 std::int64_t mtime_ns(const fs::path& p) {
-  return static_cast<std::int64_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(fs::last_write_time(p).time_since_epoch())
-          .count());
+  return static_cast<std::int64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                       fs::last_write_time(p).time_since_epoch())
+                                       .count());
 }
 
 std::map<std::string, std::string> read_transcripts(const fs::path& file) {
@@ -156,8 +155,8 @@ bool write_column(hid_t file, const char* name, hid_t type, const std::vector<T>
   const hsize_t n = values.size();
   hid_t space = H5Screate_simple(1, &n, nullptr);
   hid_t d = H5Dcreate2(file, name, type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-  const bool ok = d >= 0 && (n == 0 || H5Dwrite(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT,
-                                                values.data()) >= 0);
+  const bool ok =
+      d >= 0 && (n == 0 || H5Dwrite(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()) >= 0);
   if (d >= 0) H5Dclose(d);
   H5Sclose(space);
   return ok;
@@ -228,8 +227,8 @@ std::map<std::string, FileFacts> read_cache(const std::string& path, const std::
                      read_column(file, "voiced_seconds", H5T_NATIVE_DOUBLE, count, &voiced);
     if (all) {
       for (std::size_t i = 0; i < count; ++i) {
-        facts[rel[i]] = FileFacts{rel[i],      mtime[i],   size[i],    ok[i] != 0, message[i],
-                                  rate[i],     channels[i], seconds[i], voiced[i]};
+        facts[rel[i]] = FileFacts{rel[i],  mtime[i],    size[i],    ok[i] != 0, message[i],
+                                  rate[i], channels[i], seconds[i], voiced[i]};
       }
     }
   }
@@ -267,8 +266,8 @@ bool write_cache(const std::string& path, const std::string& key, const std::str
   if (a >= 0) H5Aclose(a);
   H5Sclose(space);
   good = good && write_string_attr(file, "key", key) &&
-         write_string_attr(file, "subset_dir", subset) &&
-         write_column(file, "path", st, rel) && write_column(file, "message", st, message) &&
+         write_string_attr(file, "subset_dir", subset) && write_column(file, "path", st, rel) &&
+         write_column(file, "message", st, message) &&
          write_column(file, "mtime_ns", H5T_NATIVE_INT64, mtime) &&
          write_column(file, "size", H5T_NATIVE_INT64, size) &&
          write_column(file, "ok", H5T_NATIVE_INT64, ok) &&
@@ -293,8 +292,8 @@ void measure(const std::string& path, int rate, FileFacts* f) {
     f->file_rate = a.file_rate;
     f->channels = a.file_channels;
     f->seconds = static_cast<double>(a.samples.size()) / rate;
-    f->voiced_seconds = voiced_duration_seconds(
-        a.samples.data(), static_cast<std::int64_t>(a.samples.size()), rate);
+    f->voiced_seconds = voiced_duration_seconds(a.samples.data(),
+                                                static_cast<std::int64_t>(a.samples.size()), rate);
   } catch (const Error& e) {
     f->ok = false;
     f->message = e.message();
@@ -354,8 +353,9 @@ CorpusIndex build_index(const IndexOptions& options,
   }
   if (!fs::is_directory(dir, ec)) {
     Error e(ErrorKind::kIo, fs::is_directory(root, ec)
-                                ? "no LibriSpeech subset '" + options.subset + "' under corpus root '" +
-                                      options.root + "': '" + dir.string() + "' is missing"
+                                ? "no LibriSpeech subset '" + options.subset +
+                                      "' under corpus root '" + options.root + "': '" +
+                                      dir.string() + "' is missing"
                                 : "corpus root '" + options.root + "' does not exist");
     e.note(std::string("expected the LibriSpeech layout ") + kLayout);
     e.note(make_hint);
@@ -389,10 +389,9 @@ CorpusIndex build_index(const IndexOptions& options,
         const std::string name = f.path().filename().string();
         if (ends_with(name, ".trans.txt")) {
           if (name != prefix + ".trans.txt") {
-            throw Error(ErrorKind::kData, "transcript file '" + f.path().string() +
-                                              "' does not match its folders")
-                .note("expected '" + prefix + ".trans.txt' in folder " + spk_name + "/" +
-                      ch_name);
+            throw Error(ErrorKind::kData,
+                        "transcript file '" + f.path().string() + "' does not match its folders")
+                .note("expected '" + prefix + ".trans.txt' in folder " + spk_name + "/" + ch_name);
           }
           continue;
         }
@@ -421,8 +420,9 @@ CorpusIndex build_index(const IndexOptions& options,
                                 std::to_string(chapter.size()) + " audio file(s)";
         if (!options.skip_bad_files) {
           throw Error(ErrorKind::kData, msg)
-              .note("expected one <speaker>-<chapter>.trans.txt per chapter folder; "
-                    "on_bad_file: skip skips the chapter instead");
+              .note(
+                  "expected one <speaker>-<chapter>.trans.txt per chapter folder; "
+                  "on_bad_file: skip skips the chapter instead");
         }
         chapter_problems.push_back(msg);
         for (auto& c : chapter) c.chapter_without_transcript = true;
@@ -560,14 +560,16 @@ CorpusIndex build_index(const IndexOptions& options,
     c.utt.file_rate = static_cast<int>(c.facts.file_rate);
     c.utt.file_channels = static_cast<int>(c.facts.channels);
     index.utterances.push_back(c.utt);
-    if (options.limit > 0 && static_cast<std::int64_t>(index.utterances.size()) >= options.limit) {
-      break;
-    }
+  }
+  if (options.limit > 0 && static_cast<std::int64_t>(index.utterances.size()) > options.limit) {
+    st.beyond_limit = static_cast<std::int64_t>(index.utterances.size()) - options.limit;
+    index.utterances.resize(static_cast<std::size_t>(options.limit));
   }
   if (index.utterances.empty()) {
     std::ostringstream why;
     why << "split '" << to_string(options.split) << "' of '" << dir.string()
-        << "' is empty after filtering: " << usable << " usable utterance(s) of the split's speakers";
+        << "' is empty after filtering: " << usable
+        << " usable utterance(s) of the split's speakers";
     if (options.split == Split::kTest) why << " " << list_text(options.test_speakers);
     if (options.split == Split::kVal) why << " " << list_text(options.val_speakers);
     why << ", " << st.filtered_out << " removed by min_voiced_seconds "

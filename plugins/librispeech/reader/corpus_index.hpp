@@ -49,14 +49,15 @@ struct IndexOptions {
 };
 
 struct IndexStats {
-  std::int64_t files = 0;         ///< audio files found in the subset
-  std::int64_t from_cache = 0;    ///< whose facts came from the cache
-  std::int64_t scanned = 0;       ///< decoded in this build
-  std::int64_t resampled = 0;     ///< files not at the output rate
-  std::int64_t multichannel = 0;  ///< files with more than one channel
+  std::int64_t files = 0;            ///< audio files found in the subset
+  std::int64_t from_cache = 0;       ///< whose facts came from the cache
+  std::int64_t scanned = 0;          ///< decoded in this build
+  std::int64_t resampled = 0;        ///< files not at the output rate
+  std::int64_t multichannel = 0;     ///< files with more than one channel
   std::vector<std::string> skipped;  ///< bad files (or chapters) skipped, one message each
   std::int64_t in_split = 0;         ///< usable utterances of the split's speakers
   std::int64_t filtered_out = 0;     ///< removed by min_voiced_seconds
+  std::int64_t beyond_limit = 0;     ///< kept by the filter but past `limit`
   bool cache_written = false;
 };
 
