@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "w2p/hdf5_lock.hpp"
 #include "w2p/error.hpp"
+#include "w2p/hdf5_lock.hpp"
 #include "w2p/tensor.hpp"
 
 namespace w2p::h5 {

@@ -6,7 +6,9 @@
 namespace w2p {
 
 std::size_t edit_distance(std::string_view a, std::string_view b) {
-  auto lower = [](char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); };
+  auto lower = [](char c) {
+    return static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  };
   const std::size_t n = a.size();
   const std::size_t m = b.size();
   // Optimal string alignment distance on three rolling rows.

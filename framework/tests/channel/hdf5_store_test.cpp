@@ -13,10 +13,10 @@
 #include <fstream>
 #include <thread>
 
-#include "w2p/hdf5_lock.hpp"
 #include "store_test_util.hpp"
 #include "support/fixture_h5.hpp"
 #include "w2p/error.hpp"
+#include "w2p/hdf5_lock.hpp"
 
 namespace w2p {
 namespace {
