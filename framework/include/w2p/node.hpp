@@ -89,6 +89,10 @@ class Node {
   virtual void close(NodeContext& /*ctx*/) {}
 };
 
+/// "item 12 of epoch 0 (utterance_id '61-70968-0000')": names the current item in error
+/// messages; the utterance id is added when `item` has one.
+std::string describe_item(const NodeContext& ctx, const Item* item = nullptr);
+
 /// A kind of node, as a plugin registers it.
 struct NodeType {
   std::string id;   ///< "<plugin>.<node>", e.g. "roomsim.shoebox"

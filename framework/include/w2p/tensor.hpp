@@ -189,6 +189,8 @@ struct FieldSpec {
 struct Schema {
   std::vector<FieldSpec> fields;
   const FieldSpec* find(std::string_view name) const;
+  /// Removes the field of that name if present (an output field replacing an input field).
+  void remove(std::string_view name);
   /// "{audio: f32[7,16000], source_pos: f64[3]}"
   std::string str() const;
 };

@@ -12,7 +12,7 @@
 #define W2P_VERSION_STRING "0.1.0"
 #define W2P_PLUGIN_ABI 1u
 // FNV-1a of the SDK headers (all but this one); framework/tests/core/abi_hash_test checks it.
-#define W2P_SDK_HEADERS_HASH "c73401cd5f2c8919"
+#define W2P_SDK_HEADERS_HASH "e68d994f7e34f374"
 
 #define W2P_STRINGIFY_IMPL(x) #x
 #define W2P_STRINGIFY(x) W2P_STRINGIFY_IMPL(x)

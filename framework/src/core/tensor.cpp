@@ -1,5 +1,7 @@
 #include "w2p/tensor.hpp"
 
+#include <algorithm>
+
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -255,6 +257,12 @@ TensorSpec spec(DType dtype, std::initializer_list<DimArg> dims) {
   s.dtype = dtype;
   for (const auto& d : dims) s.dims.push_back(d.dim);
   return s;
+}
+
+void Schema::remove(std::string_view name) {
+  fields.erase(std::remove_if(fields.begin(), fields.end(),
+                              [&](const FieldSpec& f) { return f.name == name; }),
+               fields.end());
 }
 
 const FieldSpec* Schema::find(std::string_view name) const {

@@ -18,18 +18,6 @@
 namespace w2p::baseline {
 namespace {
 
-// "item 3 of epoch 0": names the item in data errors.
-std::string describe_item(const NodeContext& ctx) {
-  return "item " + std::to_string(ctx.index()) + " of epoch " + std::to_string(ctx.epoch());
-}
-
-// Removes a field of that name, so that an output field replaces an input field of the same name.
-void drop_field(Schema& s, const std::string& name) {
-  s.fields.erase(std::remove_if(s.fields.begin(), s.fields.end(),
-                                [&](const FieldSpec& f) { return f.name == name; }),
-                 s.fields.end());
-}
-
 // ---- baseline.multilateration
 // --------------------------------------------------------------------
 
@@ -123,8 +111,8 @@ class Multilateration final : public Node {
             kOut, kIn,
             [out_field, residual_field](const Schema& s) {
               Schema out = s;
-              drop_field(out, out_field);
-              drop_field(out, residual_field);
+              out.remove(out_field);
+              out.remove(residual_field);
               out.fields.push_back(
                   {out_field, spec(DType::kF64, {3}), "estimated source position, metres"});
               out.fields.push_back(

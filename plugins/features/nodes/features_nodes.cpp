@@ -20,18 +20,6 @@
 namespace w2p::features {
 namespace {
 
-// "item 3 of epoch 0": names the item in data errors.
-std::string describe_item(const NodeContext& ctx) {
-  return "item " + std::to_string(ctx.index()) + " of epoch " + std::to_string(ctx.epoch());
-}
-
-// Removes a field of that name, so that an output field replaces an input field of the same name.
-void drop_field(Schema& s, const std::string& name) {
-  s.fields.erase(std::remove_if(s.fields.begin(), s.fields.end(),
-                                [&](const FieldSpec& f) { return f.name == name; }),
-                 s.fields.end());
-}
-
 // ---- features.gcc_phat
 // ---------------------------------------------------------------------------
 
@@ -139,8 +127,8 @@ class GccPhatNode final : public Node {
                 p = Dim::fixed(c * (c - 1) / 2);
               }
               Schema out = s;
-              drop_field(out, out_field);
-              drop_field(out, pairs_field);
+              out.remove(out_field);
+              out.remove(pairs_field);
               out.fields.push_back({out_field, TensorSpec{DType::kF32, {p, Dim::fixed(lags)}},
                                     "GCC-PHAT per pair, lags -max_tau..max_tau"});
               out.fields.push_back({pairs_field, TensorSpec{DType::kI64, {p, Dim::fixed(2)}},
@@ -302,8 +290,8 @@ class TdoaPeaksNode final : public Node {
               TensorSpec rows = s.find(field)->spec;
               if (!rows.any_shape() && !rows.dims.empty()) rows.dims.pop_back();
               Schema out = s;
-              drop_field(out, out_field);
-              drop_field(out, value_field);
+              out.remove(out_field);
+              out.remove(value_field);
               out.fields.push_back(
                   {out_field, TensorSpec{DType::kF64, rows.dims}, "peak lag per row, samples"});
               out.fields.push_back(

@@ -14,19 +14,6 @@ NodeType wav2pos_geometry_node_type();  ///< roomsim.wav2pos_geometry
 NodeType shoebox_node_type();           ///< roomsim.shoebox
 NodeType position_stats_node_type();    ///< roomsim.position_stats
 
-/// "item 12 of epoch 0 (utterance_id '61-70968-0000')": names an item in error messages.
-inline std::string describe_item(const NodeContext& ctx, const Item& item) {
-  std::string text =
-      "item " + std::to_string(ctx.index()) + " of epoch " + std::to_string(ctx.epoch());
-  if (item.has("utterance_id")) {
-    const Tensor& id = item.get("utterance_id");
-    if (id.dtype() == DType::kStr && id.numel() == 1) {
-      text += " (utterance_id '" + id.data<std::string>()[0] + "')";
-    }
-  }
-  return text;
-}
-
 /// A 3-vector option (validated to 3 elements by its OptionSpec).
 inline Vec3 vec3_option(const Options& o, const char* key) {
   const std::vector<double> v = o.get_float_list(key);

@@ -149,13 +149,13 @@ class Shoebox final : public Node {
         out.set("mic_signals", Tensor::from_vector(sim.samples, {sim.channels, sim.length}));
       }
     } catch (const std::invalid_argument& e) {  // the kernels' messages name the bad value
-      throw Error(ErrorKind::kData, describe_item(ctx, scene) + ": " + e.what())
+      throw Error(ErrorKind::kData, describe_item(ctx, &scene) + ": " + e.what())
           .note("room_dim " + vec3_text(room.size) + ", source_pos " + vec3_text(source));
     }
     const Tensor& result = cropped_ ? out.get("audio") : out.get("mic_signals");
     const std::int64_t bad = first_non_finite(result.data<float>(), result.numel());
     if (bad >= 0) {  // NaN/Inf never reach a store
-      throw Error(ErrorKind::kData, describe_item(ctx, scene) +
+      throw Error(ErrorKind::kData, describe_item(ctx, &scene) +
                                         ": the simulation produced a non-finite sample at " +
                                         std::to_string(bad));
     }
@@ -205,11 +205,6 @@ class Shoebox final : public Node {
   static Schema output_schema(const Schema& in, bool cropped, std::int64_t length,
                               std::int64_t offset) {
     Schema out = in;
-    auto drop = [&](const std::string& name) {
-      out.fields.erase(std::remove_if(out.fields.begin(), out.fields.end(),
-                                      [&](const FieldSpec& f) { return f.name == name; }),
-                       out.fields.end());
-    };
     // M is known when the geometry's microphone count is fixed (6 for wav2pos scenes).
     Dim mics = Dim::sym("M");
     Dim channels = Dim::sym("K");
@@ -218,9 +213,9 @@ class Shoebox final : public Node {
       mics = m->spec.dims[0];
       channels = Dim::fixed(mics.size + 1);
     }
-    for (const char* f : {"tdoa", "mic_offset", "crop_start", "mic_signals"}) drop(f);
+    for (const char* f : {"tdoa", "mic_offset", "crop_start", "mic_signals"}) out.remove(f);
     if (cropped) {
-      drop("audio");
+      out.remove("audio");
       out.fields.push_back(
           {"audio", TensorSpec{DType::kF32, {channels, Dim::fixed(length)}},
            "channel 0: dry source crop [crop_start, crop_start + " + std::to_string(length) +
@@ -249,7 +244,7 @@ class Shoebox final : public Node {
       if (fs.numel() == 1 && fs.dtype() == DType::kI64) rate = fs.item<std::int64_t>();
       if (fs.numel() == 1 && fs.dtype() == DType::kI32) rate = fs.item<std::int32_t>();
       if (rate != sample_rate_) {
-        throw Error(ErrorKind::kData, describe_item(ctx, scene) + ": utterance sample rate " +
+        throw Error(ErrorKind::kData, describe_item(ctx, &scene) + ": utterance sample rate " +
                                           std::to_string(rate) +
                                           " Hz differs from the "
                                           "simulator's " +
@@ -261,7 +256,7 @@ class Shoebox final : public Node {
       const std::int64_t need = crop_.start + crop_.length;
       if (n < need) {
         std::ostringstream msg;
-        msg << describe_item(ctx, scene) << ": utterance has " << n << " samples ("
+        msg << describe_item(ctx, &scene) << ": utterance has " << n << " samples ("
             << static_cast<double>(n) / sample_rate_ << " s), the crop needs " << need
             << " (crop_start " << crop_.start << " + crop_length " << crop_.length << ")";
         throw Error(ErrorKind::kData, msg.str())
@@ -270,7 +265,7 @@ class Shoebox final : public Node {
     }
     const std::int64_t bad = first_non_finite(dry, n);
     if (bad >= 0) {
-      throw Error(ErrorKind::kData, describe_item(ctx, scene) + ": utterance sample " +
+      throw Error(ErrorKind::kData, describe_item(ctx, &scene) + ": utterance sample " +
                                         std::to_string(bad) + " is not finite");
     }
   }

@@ -87,9 +87,7 @@ class Wav2posGeometry final : public Node {
             [](const Schema& in) {
               Schema out = in;
               for (const FieldSpec& f : scene_fields().fields) {
-                auto same = [&](const FieldSpec& g) { return g.name == f.name; };
-                out.fields.erase(std::remove_if(out.fields.begin(), out.fields.end(), same),
-                                 out.fields.end());
+                out.remove(f.name);
                 out.fields.push_back(f);
               }
               return out;

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "support/fixture_h5.hpp"
+#include "support/process.hpp"
 
 namespace fs = std::filesystem;
 using w2p::test::H5Reader;
@@ -26,17 +27,11 @@ struct Output {
 };
 
 Output shell(const std::string& command) {
-  Output out;
-  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
-  if (pipe == nullptr) return out;
-  char buf[4096];
-  while (std::fgets(buf, sizeof buf, pipe) != nullptr) out.text += buf;
-  const int status = ::pclose(pipe);
-  out.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  return out;
+  const auto r = w2p::test::run_command(command + " 2>&1");
+  return Output{r.exit_code, r.output};
 }
 
-std::string quote(const fs::path& p) { return "'" + p.string() + "'"; }
+std::string quote(const fs::path& p) { return w2p::test::shell_quote(p.string()); }
 
 // utterances (tensor_source, `count` x f32[length], 2 epochs) -> geometry -> shoebox -> store.
 std::string scene_pipeline(int count, int length, const std::string& geometry_options,
