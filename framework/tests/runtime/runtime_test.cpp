@@ -12,6 +12,7 @@
 #include "nodes/builtin_nodes.hpp"
 #include "plugin/plugin_catalog.hpp"
 #include "run/runtime.hpp"
+#include "support/process.hpp"
 
 namespace fs = std::filesystem;
 
@@ -21,20 +22,12 @@ namespace {
 class RuntimeTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("w2p_runtime_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
     catalog_.add_builtin(builtin_node_types());
     catalog_.load_directory(W2P_RTTEST_PLUGIN_DIR);
   }
-  void TearDown() override { fs::remove_all(dir_); }
 
   std::string write(const std::string& name, const std::string& yaml) {
-    const fs::path p = dir_ / name;
-    std::ofstream(p) << yaml;
-    return p.string();
+    return scratch_.write(name, yaml).string();
   }
 
   RunResult run(const std::string& yaml_path, std::vector<std::string> sets = {},
@@ -62,7 +55,8 @@ class RuntimeTest : public ::testing::Test {
     return out;
   }
 
-  fs::path dir_;
+  w2p::test::ScratchDir scratch_;
+  const fs::path& dir_ = scratch_.path();
   PluginCatalog catalog_;
   std::string log_;
 };

@@ -50,14 +50,6 @@ std::string pipeline(const std::string& options) {
 
 class ColoredNoiseNode : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("w2p_augment_nodes_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
   Output run(const std::string& yaml, const std::string& run_dir, const std::string& extra = "") {
     const fs::path file = dir_ / (run_dir + ".yaml");
     std::ofstream(file) << yaml;
@@ -68,7 +60,8 @@ class ColoredNoiseNode : public ::testing::Test {
   H5Reader noisy(const std::string& run_dir) {
     return H5Reader((dir_ / run_dir / "noisy.h5").string());
   }
-  fs::path dir_;
+  w2p::test::ScratchDir scratch_;
+  const fs::path& dir_ = scratch_.path();
 };
 
 double rms(const float* x, int n) {

@@ -52,15 +52,6 @@ std::string scene_pipeline(int count, int length, const std::string& geometry_op
 
 class RoomsimNodes : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("w2p_roomsim_nodes_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
   Output run(const std::string& yaml, const std::string& run_dir, const std::string& extra = "") {
     const fs::path file = dir_ / (run_dir + ".yaml");
     std::ofstream(file) << yaml;
@@ -70,7 +61,8 @@ class RoomsimNodes : public ::testing::Test {
   std::string store(const std::string& run_dir, const std::string& name) const {
     return (dir_ / run_dir / name).string();
   }
-  fs::path dir_;
+  w2p::test::ScratchDir scratch_;
+  const fs::path& dir_ = scratch_.path();
 };
 
 double distance(const double* a, const double* b) {
