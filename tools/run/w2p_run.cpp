@@ -2,6 +2,7 @@
 //
 // Exit codes: 0 success, 1 a node failed at run time, 2 the pipeline or command line is wrong
 // (every error is printed, compiler style), 3 a plugin could not be loaded, 130 interrupted.
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -26,7 +27,8 @@ constexpr int kExitInterrupted = 130;
 
 const char* kUsage = R"(usage: w2p-run [options] PIPELINE.yaml
 
-Validates the pipeline against the loaded plugins, then runs it.
+Runs the pipelines listed under its `stages:` first (each to completion; their stores make
+reruns cheap), then validates the pipeline against the loaded plugins and runs it.
 
 options:
   --check               validate only (exit 0 if valid, 2 if not)
@@ -78,6 +80,88 @@ void print_summary(const w2p::RunResult& r) {
   for (const auto& s : r.stores_reused) std::fprintf(stderr, "reused  %s\n", s.c_str());
   std::fprintf(stderr, "%s in %s\n", r.ok() ? "done" : "stopped",
                w2p::format_duration(r.seconds).c_str());
+}
+
+// How the command line asked to run (shared by a pipeline and its stages).
+struct Invocation {
+  std::vector<std::string> plugin_paths;
+  bool check_only = false;
+  w2p::RunOptions run_options;
+};
+
+// Loads `pipeline`, runs its stages (depth first, each to completion), then validates and runs
+// it. `chain` holds the pipelines that listed it as a stage (to reject stage cycles).
+int run_pipeline(const std::string& pipeline, const w2p::ConfigOverrides& overrides,
+                 const Invocation& how, std::vector<std::string> chain) {
+  w2p::PipelineConfig config;
+  try {
+    config = w2p::load_pipeline(pipeline, overrides);
+  } catch (const w2p::ErrorList& errors) {
+    print_errors(errors.errors());
+    return exit_code_for(errors.errors()) == kExitRunError ? kExitConfig
+                                                           : exit_code_for(errors.errors());
+  }
+  chain.push_back(config.file);
+  for (const auto& stage : config.stages) {
+    if (std::find(chain.begin(), chain.end(), stage.pipeline) != chain.end()) {
+      print_errors({w2p::Error(w2p::ErrorKind::kConfig,
+                               "stage cycle: '" + stage.pipeline + "' is already running")
+                        .at(stage.location)});
+      return kExitConfig;
+    }
+    w2p::ConfigOverrides stage_overrides;
+    stage_overrides.vars = stage.vars;
+    stage_overrides.run_dir = stage.run_dir;
+    if (!how.run_options.quiet || how.check_only) {
+      std::cerr << "w2p-run: stage " << stage.pipeline << " (of " << config.file << ")\n";
+    }
+    const int rc = run_pipeline(stage.pipeline, stage_overrides, how, chain);
+    if (rc != 0) {
+      std::cerr << "w2p-run: stage " << stage.pipeline << " failed; " << config.file
+                << " not run\n";
+      return rc;
+    }
+  }
+  if (!config.stages.empty() && !how.run_options.quiet) {
+    std::cerr << "w2p-run: " << config.file << "\n";
+  }
+
+  w2p::PluginCatalog catalog;
+  try {
+    catalog.add_builtin(w2p::builtin_node_types());
+    std::vector<std::string> dirs = how.plugin_paths;
+    dirs.insert(dirs.end(), config.graph.plugin_paths.begin(), config.graph.plugin_paths.end());
+    catalog.load_search_path(w2p::plugin_search_path(dirs));
+  } catch (const w2p::Error& e) {
+    print_errors({e});
+    return kExitPlugin;
+  }
+
+  w2p::PipelineGraph graph;
+  try {
+    graph = w2p::build_graph(std::move(config), catalog);
+  } catch (const w2p::ErrorList& errors) {
+    print_errors(errors.errors());
+    return exit_code_for(errors.errors());
+  }
+  if (how.check_only) {
+    std::cerr << graph.config.file << ": ok (" << graph.nodes.size() << " nodes, "
+              << graph.channels.size() << " channels)\n";
+    return 0;
+  }
+
+  const w2p::RunResult result = w2p::run_graph(graph, catalog, how.run_options);
+  if (!how.run_options.quiet || !result.ok()) print_summary(result);
+  if (!result.errors.empty()) {
+    print_errors(result.errors);
+    return result.cancelled ? kExitInterrupted : kExitRunError;
+  }
+  if (result.cancelled) {
+    std::cerr << "w2p-run: interrupted; complete stores were kept, unfinished ones stay "
+                 "*.partial and resume on the next run\n";
+    return kExitInterrupted;
+  }
+  return 0;
 }
 
 }  // namespace
@@ -142,51 +226,8 @@ int main(int argc, char** argv) {
     return kExitConfig;
   }
 
-  w2p::PipelineConfig config;
-  try {
-    config = w2p::load_pipeline(pipeline, overrides);
-  } catch (const w2p::ErrorList& errors) {
-    print_errors(errors.errors());
-    return exit_code_for(errors.errors()) == kExitRunError ? kExitConfig
-                                                           : exit_code_for(errors.errors());
-  }
-
-  w2p::PluginCatalog catalog;
-  try {
-    catalog.add_builtin(w2p::builtin_node_types());
-    std::vector<std::string> dirs = plugin_paths;
-    dirs.insert(dirs.end(), config.graph.plugin_paths.begin(), config.graph.plugin_paths.end());
-    catalog.load_search_path(w2p::plugin_search_path(dirs));
-  } catch (const w2p::Error& e) {
-    print_errors({e});
-    return kExitPlugin;
-  }
-
-  w2p::PipelineGraph graph;
-  try {
-    graph = w2p::build_graph(std::move(config), catalog);
-  } catch (const w2p::ErrorList& errors) {
-    print_errors(errors.errors());
-    return exit_code_for(errors.errors());
-  }
-  if (check_only) {
-    std::cerr << graph.config.file << ": ok (" << graph.nodes.size() << " nodes, "
-              << graph.channels.size() << " channels)\n";
-    return 0;
-  }
-
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
-  const w2p::RunResult result = w2p::run_graph(graph, catalog, run_options);
-  if (!run_options.quiet || !result.ok()) print_summary(result);
-  if (!result.errors.empty()) {
-    print_errors(result.errors);
-    return result.cancelled ? kExitInterrupted : kExitRunError;
-  }
-  if (result.cancelled) {
-    std::cerr << "w2p-run: interrupted; complete stores were kept, unfinished ones stay "
-                 "*.partial and resume on the next run\n";
-    return kExitInterrupted;
-  }
-  return 0;
+  const Invocation how{plugin_paths, check_only, run_options};
+  return run_pipeline(pipeline, overrides, how, {});
 }

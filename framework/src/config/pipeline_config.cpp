@@ -38,7 +38,9 @@ const NodeConfig* PipelineConfig::find_node(const std::string& name) const {
 namespace {
 
 const char* const kCommandLine = "<command line>";
-const std::vector<std::string> kTopKeys = {"include", "vars", "graph", "seed", "channels", "nodes"};
+const std::vector<std::string> kTopKeys = {"include",  "vars",  "graph", "seed",
+                                           "channels", "nodes", "stages"};
+const std::vector<std::string> kStageKeys = {"pipeline", "vars", "run_dir"};
 const std::vector<std::string> kGraphKeys = {"seed",   "threads", "max_in_flight",
                                              "epochs", "run_dir", "plugin_paths"};
 const std::vector<std::string> kNodeKeys = {"name",   "type",    "options",
@@ -76,6 +78,7 @@ class Loader {
     finish_run_dir();
     config_.vars["run_dir"] = config_.graph.run_dir;
     for (const auto& d : docs) read_channels(d);
+    for (const auto& d : docs) read_stages(d);
     for (const auto& d : docs) read_nodes(d);
     if (config_.nodes.empty() && errors_.empty()) {
       // Nothing to run is a mistake (a misplaced 'nodes:', a file of comments), not a success.
@@ -162,7 +165,7 @@ class Loader {
     if (doc.root.IsNull()) doc.root = YAML::Node(YAML::NodeType::Map);
     if (!doc.root.IsMap()) {
       error("a pipeline file must be a mapping, got " + yaml_kind(doc.root), loc(doc.root, doc))
-          .note("expected keys: include, vars, graph, channels, nodes");
+          .note("expected keys: include, vars, graph, channels, nodes, stages");
       unreadable_ = true;
       return;
     }
@@ -213,6 +216,63 @@ class Loader {
       }
     }
     return meant;
+  }
+
+  // `stages:` a list of pipeline paths or {pipeline, vars, run_dir} mappings, relative to the
+  // file that lists them; values may use ${vars} of this pipeline.
+  void read_stages(const Doc& d) {
+    const auto stages = d.root["stages"];
+    if (!stages || stages.IsNull()) return;
+    if (!stages.IsSequence()) {
+      error("'stages' must be a list of pipeline files, got " + yaml_kind(stages), loc(stages, d))
+          .note(
+              "expected e.g. stages: [simulate.yaml, {pipeline: pretrain_ngcc.yaml, vars: "
+              "{epochs: 2}}]");
+      return;
+    }
+    auto resolve = [&](const std::string& path) {
+      fs::path p = path;
+      if (p.is_relative()) p = fs::path(d.dir) / p;
+      return p.lexically_normal().string();
+    };
+    for (const auto& entry : stages) {
+      StageConfig stage;
+      stage.location = loc(entry, d);
+      // (Constructed, not assigned: assigning a YAML::Node overwrites the node it refers to.)
+      const YAML::Node path_node = entry.IsMap() ? entry["pipeline"] : entry;
+      if (entry.IsMap()) {
+        check_keys(entry, d, kStageKeys, "key", "stage: ");
+        if (!path_node) {
+          error("stage without 'pipeline'", stage.location)
+              .note("expected {pipeline: file.yaml, vars: {...}, run_dir: dir}");
+          continue;
+        }
+        if (const auto vars = entry["vars"]) {
+          if (!vars.IsMap()) {
+            error("stage 'vars' must be a mapping, got " + yaml_kind(vars), loc(vars, d));
+          } else {
+            for (const auto& kv : vars) {
+              stage.vars[kv.first.Scalar()] = scalar_string(kv.second, d, "stage variable");
+            }
+          }
+        }
+        if (const auto dir = entry["run_dir"]) {
+          stage.run_dir = resolve(scalar_string(dir, d, "stage 'run_dir'"));
+        }
+      }
+      const std::string path = scalar_string(path_node, d, "stage pipeline");
+      if (path.empty()) continue;
+      stage.pipeline = resolve(path);
+      if (stage.pipeline == config_.file) {
+        error("a pipeline cannot be its own stage", stage.location);
+        continue;
+      }
+      if (!fs::exists(stage.pipeline)) {
+        error("stage pipeline '" + stage.pipeline + "' does not exist", loc(path_node, d));
+        continue;
+      }
+      config_.stages.push_back(std::move(stage));
+    }
   }
 
   // ${name} substitution in a scalar string.

@@ -7,6 +7,9 @@
 //   channels: {samples: {store: samples.h5, compression: 4, chunk_items: 64}}
 //   nodes:
 //     - {name: src, type: core.tensor_source, options: {...}, outputs: {out: samples}, epochs: 3}
+//   stages:                           # pipelines run to completion before this one
+//     - simulate.yaml
+//     - {pipeline: pretrain_ngcc.yaml, vars: {epochs: 2}, run_dir: ../runs/x}
 // `seed` may also be written at the top level. Relative option paths resolve against the file
 // that wrote them; relative store paths against the run directory.
 #pragma once
@@ -68,8 +71,18 @@ struct GraphSettings {
   std::vector<std::string> plugin_paths;
 };
 
+/// A pipeline that runs to completion before this one (its stores make reruns cheap): e.g. the
+/// simulation whose stored data set this pipeline's readers open.
+struct StageConfig {
+  std::string pipeline;                     ///< absolute path of its YAML
+  std::map<std::string, std::string> vars;  ///< its --var values (substituted here)
+  std::string run_dir;                      ///< its --run-dir (absolute), empty = its own
+  SourceLocation location;
+};
+
 struct PipelineConfig {
-  std::string file;  ///< absolute path of the top-level YAML
+  std::string file;                 ///< absolute path of the top-level YAML
+  std::vector<StageConfig> stages;  ///< in order, before this pipeline
   GraphSettings graph;
   std::vector<NodeConfig> nodes;
   std::map<std::string, ChannelConfig> channels;  ///< only channels with a `channels:` entry

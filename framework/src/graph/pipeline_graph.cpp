@@ -240,7 +240,10 @@ class GraphBuilder {
     // Schemas are checked even when other errors were found (all errors at once); nodes that
     // did not resolve take no part. A cycle leaves no order to derive schemas in.
     order_nodes();
-    if (graph_.order.size() == graph_.nodes.size()) check_schemas();
+    if (graph_.order.size() == graph_.nodes.size()) {
+      propagate_epochs();
+      check_schemas();
+    }
     if (errors_.empty()) hash_channels();
     if (!errors_.empty()) throw ErrorList(std::move(errors_));
     return std::move(graph_);
@@ -654,6 +657,23 @@ class GraphBuilder {
           break;
         }
       }
+    }
+  }
+
+  // A node downstream of sources is in their stream: its epochs (RunInfo::epochs, what a trainer
+  // schedules over) are the most of its stream inputs' producers'. Side inputs do not count.
+  void propagate_epochs() {
+    for (int ni : graph_.order) {
+      GraphNode& node = graph_.nodes[static_cast<std::size_t>(ni)];
+      if (node.stream_channels.empty()) continue;  // a source keeps its own
+      std::int64_t epochs = 1;
+      for (int ch : node.stream_channels) {
+        const int producer = graph_.channels[static_cast<std::size_t>(ch)].producer;
+        if (producer >= 0) {
+          epochs = std::max(epochs, graph_.nodes[static_cast<std::size_t>(producer)].epochs);
+        }
+      }
+      node.epochs = epochs;
     }
   }
 

@@ -44,7 +44,7 @@ struct GraphNode {
   std::vector<std::string> side_ports;
   std::vector<int> side_channels;
   std::map<std::string, int> outputs;  ///< connected output port -> channel
-  std::int64_t epochs = 1;             ///< sources: how often the stream repeats
+  std::int64_t epochs = 1;  ///< sources: how often the stream repeats; others: their stream's
 };
 
 struct PipelineGraph {

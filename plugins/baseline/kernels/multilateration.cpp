@@ -208,4 +208,127 @@ MultilaterationResult locate_from_toa(const MicArray& mics, const VectorXd& toa_
   return best_of(model, {start}, options);
 }
 
+namespace {
+
+// The rows of `mics` listed in `used` (in that order).
+MicArray select_rows(const MicArray& mics, const std::vector<int>& used) {
+  MicArray out(static_cast<Eigen::Index>(used.size()), 3);
+  for (std::size_t i = 0; i < used.size(); ++i) {
+    out.row(static_cast<Eigen::Index>(i)) = mics.row(used[i]);
+  }
+  return out;
+}
+
+void check_row(const char* who, const MicArray& mics, int row, std::size_t index) {
+  if (row < 0 || row >= mics.rows()) {
+    throw std::invalid_argument(std::string(who) + ": entry " + std::to_string(index) +
+                                " names microphone row " + std::to_string(row) + ", expected 0.." +
+                                std::to_string(mics.rows() - 1));
+  }
+}
+
+}  // namespace
+
+MultilaterationResult locate_from_pair_delays(const MicArray& mics,
+                                              const std::vector<PairDelay>& delays,
+                                              const MultilaterationOptions& options) {
+  const char* who = "locate_from_pair_delays";
+  // Microphones that occur in some pair; slot = index among them (row order) = unknown + 1.
+  std::vector<int> slot(static_cast<std::size_t>(mics.rows()), -1);
+  for (std::size_t k = 0; k < delays.size(); ++k) {
+    const PairDelay& pd = delays[k];
+    check_row(who, mics, pd.a, k);
+    check_row(who, mics, pd.b, k);
+    if (pd.a == pd.b) {
+      throw std::invalid_argument(std::string(who) + ": pair " + std::to_string(k) +
+                                  " relates microphone row " + std::to_string(pd.a) + " to itself");
+    }
+    if (!std::isfinite(pd.seconds)) {
+      throw std::invalid_argument(std::string(who) + ": non-finite delay in pair " +
+                                  std::to_string(k));
+    }
+    slot[static_cast<std::size_t>(pd.a)] = 0;
+    slot[static_cast<std::size_t>(pd.b)] = 0;
+  }
+  std::vector<int> used;
+  for (std::size_t r = 0; r < slot.size(); ++r) {
+    if (slot[r] == 0) {
+      slot[r] = static_cast<int>(used.size());
+      used.push_back(static_cast<int>(r));
+    }
+  }
+  if (used.size() < 4) {
+    throw std::invalid_argument(std::string(who) + ": the pairs connect " +
+                                std::to_string(used.size()) +
+                                " microphone(s); need at least 4 microphones for a 3-D position");
+  }
+  // Least squares for t_i - t_0 (the first used microphone's time is the reference): with all
+  // pairs, every microphone's delay averages over the pairs it is in.
+  const auto unknowns = static_cast<Eigen::Index>(used.size() - 1);
+  Eigen::MatrixXd a = Eigen::MatrixXd::Zero(static_cast<Eigen::Index>(delays.size()), unknowns);
+  VectorXd b(static_cast<Eigen::Index>(delays.size()));
+  for (std::size_t k = 0; k < delays.size(); ++k) {
+    const auto row = static_cast<Eigen::Index>(k);
+    const int ia = slot[static_cast<std::size_t>(delays[k].a)];
+    const int ib = slot[static_cast<std::size_t>(delays[k].b)];
+    if (ia > 0) a(row, ia - 1) += 1.0;
+    if (ib > 0) a(row, ib - 1) -= 1.0;
+    b(row) = delays[k].seconds;
+  }
+  const Eigen::ColPivHouseholderQR<Eigen::MatrixXd> qr(a);
+  if (qr.rank() < unknowns) {
+    throw std::invalid_argument(std::string(who) + ": the pairs do not connect all " +
+                                std::to_string(used.size()) +
+                                " microphones they mention (expected every microphone linked "
+                                "to the others through some chain of pairs)");
+  }
+  const VectorXd rel = qr.solve(b);
+  VectorXd tdoa_s = VectorXd::Zero(static_cast<Eigen::Index>(used.size()));
+  tdoa_s.tail(unknowns) = rel;
+  return locate_from_tdoa(select_rows(mics, used), tdoa_s, options);
+}
+
+MultilaterationResult locate_from_arrival_times(const MicArray& mics, const std::vector<int>& rows,
+                                                const std::vector<double>& toa_s,
+                                                const MultilaterationOptions& options) {
+  const char* who = "locate_from_arrival_times";
+  if (rows.size() != toa_s.size()) {
+    throw std::invalid_argument(std::string(who) + ": " + std::to_string(toa_s.size()) +
+                                " times for " + std::to_string(rows.size()) + " rows");
+  }
+  // Times of arrival, averaged when a microphone is measured more than once.
+  std::vector<double> sum(static_cast<std::size_t>(mics.rows()), 0.0);
+  std::vector<int> count(static_cast<std::size_t>(mics.rows()), 0);
+  for (std::size_t k = 0; k < rows.size(); ++k) {
+    check_row(who, mics, rows[k], k);
+    sum[static_cast<std::size_t>(rows[k])] += toa_s[k];
+    ++count[static_cast<std::size_t>(rows[k])];
+  }
+  std::vector<int> used;
+  for (std::size_t r = 0; r < count.size(); ++r) {
+    if (count[r] > 0) used.push_back(static_cast<int>(r));
+  }
+  if (used.size() < 4) {
+    throw std::invalid_argument(std::string(who) + ": times for " + std::to_string(used.size()) +
+                                " microphone(s); need at least 4 microphones for a 3-D position");
+  }
+  VectorXd toa(static_cast<Eigen::Index>(used.size()));
+  for (std::size_t i = 0; i < used.size(); ++i) {
+    const auto r = static_cast<std::size_t>(used[i]);
+    toa(static_cast<Eigen::Index>(i)) = sum[r] / count[r];
+  }
+  return locate_from_toa(select_rows(mics, used), toa, options);
+}
+
+double percentile(const std::vector<double>& sorted, double q) {
+  if (!(q >= 0.0 && q <= 100.0)) {
+    throw std::invalid_argument("percentile: q = " + std::to_string(q) + ", expected [0, 100]");
+  }
+  if (sorted.empty()) return std::numeric_limits<double>::quiet_NaN();
+  const double pos = q / 100.0 * static_cast<double>(sorted.size() - 1);
+  const auto lo = static_cast<std::size_t>(std::floor(pos));
+  const std::size_t hi = std::min(lo + 1, sorted.size() - 1);
+  return sorted[lo] + (pos - static_cast<double>(lo)) * (sorted[hi] - sorted[lo]);
+}
+
 }  // namespace w2p::baseline

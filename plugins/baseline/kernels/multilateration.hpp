@@ -3,6 +3,7 @@
 #pragma once
 
 #include <Eigen/Core>
+#include <vector>
 
 namespace w2p::baseline {
 
@@ -44,5 +45,35 @@ MultilaterationResult locate_from_tdoa(const MicArray& mics, const Eigen::Vector
 /// Same preconditions and errors as locate_from_tdoa.
 MultilaterationResult locate_from_toa(const MicArray& mics, const Eigen::VectorXd& toa_s,
                                       const MultilaterationOptions& options = {});
+
+/// One measured delay between two microphones: t_a - t_b in seconds (a, b = rows of the MicArray).
+struct PairDelay {
+  int a;
+  int b;
+  double seconds;
+};
+
+/// Source position from delays between microphone pairs (any subset of pairs, any number per
+/// pair): the per-microphone arrival times relative to the first used microphone are solved by
+/// least squares over all pairs (ColPivHouseholderQR; rank check), then locate_from_tdoa on the
+/// used microphones. Pairs with a == b or rows out of range are rejected (invalid_argument);
+/// microphones in no pair are ignored. The result's initial/position refer to the same frame as
+/// `mics`. Throws std::invalid_argument when fewer than 4 microphones are used or the pairs do
+/// not connect them, for a non-finite delay, and for everything locate_from_tdoa rejects.
+MultilaterationResult locate_from_pair_delays(const MicArray& mics,
+                                              const std::vector<PairDelay>& delays,
+                                              const MultilaterationOptions& options = {});
+
+/// Times of arrival per microphone row with repeats averaged: toa_s[k] for row rows[k]; then
+/// locate_from_toa on the used rows (ascending). Throws std::invalid_argument when rows and toa_s
+/// differ in size, a row is out of range, fewer than 4 distinct rows are used, and for everything
+/// locate_from_toa rejects.
+MultilaterationResult locate_from_arrival_times(const MicArray& mics, const std::vector<int>& rows,
+                                                const std::vector<double>& toa_s,
+                                                const MultilaterationOptions& options = {});
+
+/// Percentile q in [0, 100] of ascending values with linear interpolation (numpy's default);
+/// NaN when empty. Throws std::invalid_argument for q outside [0, 100] (or NaN).
+double percentile(const std::vector<double>& sorted, double q);
 
 }  // namespace w2p::baseline

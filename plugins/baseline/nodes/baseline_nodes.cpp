@@ -167,13 +167,59 @@ class Multilateration final : public Node {
     };
     const double* d = tdoa.data<double>();
     const std::int64_t* p = pairs.data<std::int64_t>();
+    const std::int64_t num_pairs = tdoa.dim(0);
+    MicArray mics(rows, 3);
     const double* m = mic_pos.data<double>();
+    for (std::int64_t r = 0; r < rows; ++r) {
+      for (int x = 0; x < 3; ++x) mics(r, x) = m[3 * r + x];
+    }
     MultilaterationResult result;
-    try {
-      result = toa_ ? locate_toa(ctx, d, p, tdoa.dim(0), m, mic_of)
-                    : locate_tdoa(ctx, d, p, tdoa.dim(0), m, mic_of);
-    } catch (const std::invalid_argument& e) {
-      throw Error(ErrorKind::kData, describe_item(ctx) + ": " + e.what());
+    if (toa_) {
+      // Times of arrival from pairs (source_channel, microphone) in either order.
+      std::vector<int> toa_rows;
+      std::vector<double> toa_s;
+      for (std::int64_t k = 0; k < num_pairs; ++k) {
+        int mic = -1;
+        double delay = 0;  // t_mic - t_source, samples
+        if (p[2 * k] == source_channel_) {
+          mic = mic_of(p[2 * k + 1]);
+          delay = -d[k];
+        } else if (p[2 * k + 1] == source_channel_) {
+          mic = mic_of(p[2 * k]);
+          delay = d[k];
+        }
+        if (mic < 0) continue;
+        toa_rows.push_back(mic);
+        toa_s.push_back((delay + toa_offset_) / sample_rate_);
+      }
+      try {
+        result = locate_from_arrival_times(mics, toa_rows, toa_s, options_);
+      } catch (const std::invalid_argument& e) {
+        throw Error(ErrorKind::kData,
+                    describe_item(ctx) + ": pairs with option 'source_channel' = " +
+                        std::to_string(source_channel_) + " in '" + pairs_field_ + "': " + e.what())
+            .note(
+                "expected pairs (source_channel, microphone channel) for at least 4 "
+                "microphones of option 'channels', not all on one plane");
+      }
+    } else {
+      // Delays between two listed microphones; pairs with other channels are ignored.
+      std::vector<PairDelay> delays;
+      for (std::int64_t k = 0; k < num_pairs; ++k) {
+        const int a = mic_of(p[2 * k]);
+        const int b = mic_of(p[2 * k + 1]);
+        if (a < 0 || b < 0 || a == b) continue;
+        delays.push_back({a, b, d[k] / sample_rate_});
+      }
+      try {
+        result = locate_from_pair_delays(mics, delays, options_);
+      } catch (const std::invalid_argument& e) {
+        throw Error(ErrorKind::kData, describe_item(ctx) + ": the pairs in '" + pairs_field_ +
+                                          "' between microphones of option 'channels': " + e.what())
+            .note(
+                "expected pairs between at least 4 microphones, not all on one plane, every "
+                "microphone linked to the others through some chain of pairs");
+      }
     }
     Item out = in;
     const Eigen::Vector3d& s = result.position;
@@ -184,110 +230,6 @@ class Multilateration final : public Node {
   }
 
  private:
-  template <typename MicOf>
-  MultilaterationResult locate_tdoa(const NodeContext& ctx, const double* d, const std::int64_t* p,
-                                    std::int64_t num_pairs, const double* m, MicOf mic_of) const {
-    // Microphones that occur in a usable pair, in row order; index in `used` = unknown.
-    std::vector<int> used;
-    std::vector<std::pair<int, int>> rows;  // (mic a, mic b) per usable pair
-    std::vector<double> values;             // t_a - t_b, seconds
-    std::vector<int> slot(channels_.size(), -1);
-    for (std::int64_t k = 0; k < num_pairs; ++k) {
-      const int a = mic_of(p[2 * k]);
-      const int b = mic_of(p[2 * k + 1]);
-      if (a < 0 || b < 0 || a == b) continue;
-      rows.emplace_back(a, b);
-      values.push_back(d[k] / sample_rate_);
-      slot[static_cast<std::size_t>(a)] = 0;
-      slot[static_cast<std::size_t>(b)] = 0;
-    }
-    for (std::size_t r = 0; r < slot.size(); ++r) {
-      if (slot[r] == 0) {
-        slot[r] = static_cast<int>(used.size());
-        used.push_back(static_cast<int>(r));
-      }
-    }
-    if (used.size() < 4) {
-      throw Error(ErrorKind::kData, describe_item(ctx) + ": the pairs in '" + pairs_field_ +
-                                        "' connect " + std::to_string(used.size()) +
-                                        " of the microphones in option 'channels'")
-          .note("expected pairs between at least 4 microphones");
-    }
-    // Least squares for t_i - t_0 (the first used microphone's time is the reference): with
-    // all pairs, every microphone's delay averages over the pairs it is in.
-    const auto unknowns = static_cast<Eigen::Index>(used.size() - 1);
-    Eigen::MatrixXd a = Eigen::MatrixXd::Zero(static_cast<Eigen::Index>(rows.size()), unknowns);
-    Eigen::VectorXd b(static_cast<Eigen::Index>(rows.size()));
-    for (std::size_t k = 0; k < rows.size(); ++k) {
-      const int ia = slot[static_cast<std::size_t>(rows[k].first)];
-      const int ib = slot[static_cast<std::size_t>(rows[k].second)];
-      if (ia > 0) a(static_cast<Eigen::Index>(k), ia - 1) += 1.0;
-      if (ib > 0) a(static_cast<Eigen::Index>(k), ib - 1) -= 1.0;
-      b(static_cast<Eigen::Index>(k)) = values[k];
-    }
-    const Eigen::ColPivHouseholderQR<Eigen::MatrixXd> qr(a);
-    if (qr.rank() < unknowns) {
-      throw Error(ErrorKind::kData, describe_item(ctx) + ": the pairs in '" + pairs_field_ +
-                                        "' do not connect all " + std::to_string(used.size()) +
-                                        " microphones they mention")
-          .note("expected every microphone linked to the others through some chain of pairs");
-    }
-    const Eigen::VectorXd rel = qr.solve(b);
-    MicArray mics(static_cast<Eigen::Index>(used.size()), 3);
-    Eigen::VectorXd tdoa_s = Eigen::VectorXd::Zero(static_cast<Eigen::Index>(used.size()));
-    for (std::size_t i = 0; i < used.size(); ++i) {
-      for (int x = 0; x < 3; ++x) {
-        mics(static_cast<Eigen::Index>(i), x) = m[3 * used[i] + x];
-      }
-      if (i > 0) tdoa_s(static_cast<Eigen::Index>(i)) = rel(static_cast<Eigen::Index>(i - 1));
-    }
-    return locate_from_tdoa(mics, tdoa_s, options_);
-  }
-
-  template <typename MicOf>
-  MultilaterationResult locate_toa(const NodeContext& ctx, const double* d, const std::int64_t* p,
-                                   std::int64_t num_pairs, const double* m, MicOf mic_of) const {
-    // Times of arrival, averaged when a microphone is paired with the source more than once.
-    std::vector<double> sum(channels_.size(), 0.0);
-    std::vector<int> count(channels_.size(), 0);
-    for (std::int64_t k = 0; k < num_pairs; ++k) {
-      int mic = -1;
-      double delay = 0;  // t_mic - t_source, samples
-      if (p[2 * k] == source_channel_) {
-        mic = mic_of(p[2 * k + 1]);
-        delay = -d[k];
-      } else if (p[2 * k + 1] == source_channel_) {
-        mic = mic_of(p[2 * k]);
-        delay = d[k];
-      }
-      if (mic < 0) continue;
-      sum[static_cast<std::size_t>(mic)] += delay + toa_offset_;
-      ++count[static_cast<std::size_t>(mic)];
-    }
-    std::vector<int> used;
-    for (std::size_t r = 0; r < count.size(); ++r) {
-      if (count[r] > 0) used.push_back(static_cast<int>(r));
-    }
-    if (used.size() < 4) {
-      throw Error(ErrorKind::kData, describe_item(ctx) + ": " + std::to_string(used.size()) +
-                                        " microphone(s) are paired with option "
-                                        "'source_channel' = " +
-                                        std::to_string(source_channel_) + " in '" + pairs_field_ +
-                                        "'")
-          .note(
-              "expected pairs (source_channel, microphone channel) for at least 4 "
-              "microphones");
-    }
-    MicArray mics(static_cast<Eigen::Index>(used.size()), 3);
-    Eigen::VectorXd toa_s(static_cast<Eigen::Index>(used.size()));
-    for (std::size_t i = 0; i < used.size(); ++i) {
-      const auto r = static_cast<std::size_t>(used[i]);
-      for (int x = 0; x < 3; ++x) mics(static_cast<Eigen::Index>(i), x) = m[3 * r + x];
-      toa_s(static_cast<Eigen::Index>(i)) = sum[r] / count[r] / sample_rate_;
-    }
-    return locate_from_toa(mics, toa_s, options_);
-  }
-
   bool toa_;
   std::vector<std::int64_t> channels_;
   std::int64_t source_channel_;
@@ -303,15 +245,6 @@ class Multilateration final : public Node {
 
 // ---- baseline.localization_metrics
 // ---------------------------------------------------------------
-
-// Percentile q in [0, 100] of sorted values, linear interpolation (numpy's default).
-double percentile(const std::vector<double>& sorted, double q) {
-  if (sorted.empty()) return std::numeric_limits<double>::quiet_NaN();
-  const double pos = q / 100.0 * static_cast<double>(sorted.size() - 1);
-  const auto lo = static_cast<std::size_t>(std::floor(pos));
-  const std::size_t hi = std::min(lo + 1, sorted.size() - 1);
-  return sorted[lo] + (pos - static_cast<double>(lo)) * (sorted[hi] - sorted[lo]);
-}
 
 class LocalizationMetrics final : public Node {
  public:
@@ -405,8 +338,8 @@ class LocalizationMetrics final : public Node {
     for (double e : sorted) sum += e;
     const double nan = std::numeric_limits<double>::quiet_NaN();
     const double mae = sorted.empty() ? nan : sum / static_cast<double>(sorted.size());
-    const double median = percentile(sorted, 50.0);
-    const double p90 = percentile(sorted, 90.0);
+    const double median = baseline::percentile(sorted, 50.0);
+    const double p90 = baseline::percentile(sorted, 90.0);
     const double accuracy =
         count_ == 0 ? nan : static_cast<double>(accurate_) / static_cast<double>(count_);
     std::ostringstream line;

@@ -12,6 +12,8 @@
 #include <random>
 #include <stdexcept>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace w2p::baseline {
 namespace {
@@ -228,6 +230,147 @@ TEST(Multilateration, DegenerateInputIsRejectedWithAClearError) {
   Eigen::VectorXd bad = tdoas_to_first(scene.mics, scene.source);
   bad(2) = std::numeric_limits<double>::quiet_NaN();
   expect_invalid([&] { locate_from_tdoa(scene.mics, bad); }, "non-finite");
+}
+
+// ---- locate_from_pair_delays / locate_from_arrival_times / percentile ------------------------
+
+std::vector<PairDelay> exact_pair_delays(const MicArray& mics, const Eigen::Vector3d& s,
+                                         const std::vector<std::pair<int, int>>& pairs) {
+  const Eigen::VectorXd toa = times_of_arrival(mics, s);
+  std::vector<PairDelay> out;
+  for (const auto& [a, b] : pairs) out.push_back({a, b, toa(a) - toa(b)});
+  return out;
+}
+
+TEST(PairDelays, AllFifteenPairsOfSixMicsRecoverTheSource) {
+  std::mt19937_64 gen(21);
+  for (int trial = 0; trial < 20; ++trial) {
+    const Scene scene = spec_room_scene(gen);
+    std::vector<std::pair<int, int>> pairs;
+    for (int a = 0; a < 6; ++a) {
+      for (int b = a + 1; b < 6; ++b) pairs.emplace_back(a, b);
+    }
+    ASSERT_EQ(pairs.size(), 15U);
+    const MultilaterationResult r =
+        locate_from_pair_delays(scene.mics, exact_pair_delays(scene.mics, scene.source, pairs));
+    EXPECT_LT((r.position - scene.source).norm(), 1e-3) << "trial " << trial;
+    EXPECT_LT(r.rms_residual_m, 1e-6);
+  }
+}
+
+TEST(PairDelays, AChainOfPairsInEitherOrderAndRepeatsRecoversTheSource) {
+  std::mt19937_64 gen(22);
+  for (int trial = 0; trial < 20; ++trial) {
+    const Scene scene = spec_room_scene(gen);
+    // A chain 3-1, 1-4, 5-4, 4-0, 0-2 (mixed orientation), one pair repeated.
+    const std::vector<std::pair<int, int>> pairs{{3, 1}, {1, 4}, {5, 4}, {4, 0}, {0, 2}, {1, 4}};
+    const MultilaterationResult r =
+        locate_from_pair_delays(scene.mics, exact_pair_delays(scene.mics, scene.source, pairs));
+    EXPECT_LT((r.position - scene.source).norm(), 1e-3) << "trial " << trial;
+  }
+}
+
+TEST(PairDelays, MicrophonesInNoPairAreIgnored) {
+  std::mt19937_64 gen(23);
+  const Scene scene = spec_room_scene(gen);
+  // Rows 0, 2, 3, 4, 5 only (four TDOAs, five microphones: 4 would admit a second exact
+  // solution); row 1 is never read.
+  const std::vector<std::pair<int, int>> pairs{{0, 2}, {0, 3}, {0, 5}, {2, 3}, {3, 5}, {4, 5}};
+  MicArray mics = scene.mics;
+  mics.row(1).setConstant(std::numeric_limits<double>::quiet_NaN());  // unused: never read
+  const MultilaterationResult r =
+      locate_from_pair_delays(mics, exact_pair_delays(scene.mics, scene.source, pairs));
+  EXPECT_LT((r.position - scene.source).norm(), 1e-3);
+}
+
+TEST(PairDelays, BadPairsAreRejected) {
+  std::mt19937_64 gen(24);
+  const Scene scene = spec_room_scene(gen);
+  const auto delays = [&](const std::vector<std::pair<int, int>>& pairs) {
+    return exact_pair_delays(scene.mics, scene.source, pairs);
+  };
+  // Only 3 microphones in the pairs.
+  expect_invalid(
+      [&] {
+        locate_from_pair_delays(scene.mics, delays({{0, 1}, {1, 2}, {0, 2}}));
+      },
+      "at least 4 microphones");
+  expect_invalid([&] { locate_from_pair_delays(scene.mics, {}); }, "at least 4 microphones");
+  // Two components {0, 1, 2} and {3, 4, 5}: six microphones, not connected.
+  expect_invalid(
+      [&] {
+        locate_from_pair_delays(scene.mics, delays({{0, 1}, {1, 2}, {3, 4}, {4, 5}, {3, 5}}));
+      },
+      "do not connect");
+  // a == b, rows out of range, non-finite delay.
+  expect_invalid(
+      [&] {
+        locate_from_pair_delays(scene.mics, {{0, 1, 0.0}, {2, 2, 0.0}});
+      },
+      "to itself");
+  expect_invalid([&] { locate_from_pair_delays(scene.mics, {{0, 6, 0.0}}); }, "row 6");
+  expect_invalid([&] { locate_from_pair_delays(scene.mics, {{-1, 0, 0.0}}); }, "row -1");
+  expect_invalid(
+      [&] {
+        locate_from_pair_delays(scene.mics, {{0, 1, std::numeric_limits<double>::infinity()}});
+      },
+      "non-finite");
+}
+
+TEST(ArrivalTimes, RepeatedRowsAreAveraged) {
+  std::mt19937_64 gen(25);
+  const Scene scene = spec_room_scene(gen);
+  const Eigen::VectorXd toa = times_of_arrival(scene.mics, scene.source);
+  // Rows in any order; row 2 measured twice, +-20 us around the truth; row 4 left out.
+  const std::vector<int> rows{5, 2, 0, 2, 1, 3};
+  const std::vector<double> times{toa(5), toa(2) + 20e-6, toa(0), toa(2) - 20e-6, toa(1), toa(3)};
+  const MultilaterationResult r = locate_from_arrival_times(scene.mics, rows, times);
+  EXPECT_LT((r.position - scene.source).norm(), 1e-3);
+  EXPECT_LT(r.rms_residual_m, 1e-6);
+  // Without averaging (only the +20 us copy, 6.9 mm too far) the estimate moves.
+  const MultilaterationResult biased = locate_from_arrival_times(
+      scene.mics, {5, 2, 0, 1, 3}, {toa(5), toa(2) + 20e-6, toa(0), toa(1), toa(3)});
+  EXPECT_GT((biased.position - scene.source).norm(), 1e-5);
+}
+
+TEST(ArrivalTimes, BadInputIsRejected) {
+  std::mt19937_64 gen(26);
+  const Scene scene = spec_room_scene(gen);
+  const Eigen::VectorXd toa = times_of_arrival(scene.mics, scene.source);
+  expect_invalid(
+      [&] {
+        locate_from_arrival_times(scene.mics, {0, 1, 2, 1}, {toa(0), toa(1), toa(2), toa(1)});
+      },
+      "at least 4 microphones");
+  expect_invalid(
+      [&] {
+        locate_from_arrival_times(scene.mics, {0, 1, 2, 3}, {toa(0)});
+      },
+      "1 times for 4 rows");
+  expect_invalid(
+      [&] {
+        locate_from_arrival_times(scene.mics, {0, 1, 2, 7}, {toa(0), toa(1), toa(2), toa(3)});
+      },
+      "row 7");
+}
+
+TEST(Percentile, MatchesNumpyLinearInterpolation) {
+  // numpy.percentile(v, q) with the default method='linear'.
+  const std::vector<double> v{1.0, 2.0, 4.0, 7.0, 11.0};
+  EXPECT_DOUBLE_EQ(percentile(v, 0.0), 1.0);
+  EXPECT_DOUBLE_EQ(percentile(v, 100.0), 11.0);
+  EXPECT_DOUBLE_EQ(percentile(v, 50.0), 4.0);
+  EXPECT_DOUBLE_EQ(percentile(v, 90.0), 9.4);  // pos 3.6: 7 + 0.6 * 4
+  EXPECT_DOUBLE_EQ(percentile(v, 25.0), 2.0);  // pos 1.0
+  EXPECT_DOUBLE_EQ(percentile(v, 10.0), 1.4);  // pos 0.4
+  EXPECT_DOUBLE_EQ(percentile(v, 62.5), 5.5);  // pos 2.5
+  const std::vector<double> even{0.5, 1.5, 3.0, 10.0};
+  EXPECT_DOUBLE_EQ(percentile(even, 50.0), 2.25);  // pos 1.5
+  EXPECT_DOUBLE_EQ(percentile(even, 90.0), 7.9);   // pos 2.7: 3 + 0.7 * 7
+  EXPECT_DOUBLE_EQ(percentile({42.0}, 37.0), 42.0);
+  EXPECT_TRUE(std::isnan(percentile({}, 50.0)));
+  expect_invalid([] { percentile({1.0, 2.0}, 101.0); }, "expected [0, 100]");
+  expect_invalid([] { percentile({1.0, 2.0}, -1.0); }, "expected [0, 100]");
 }
 
 }  // namespace

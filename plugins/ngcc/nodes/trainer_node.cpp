@@ -17,11 +17,8 @@
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <limits>
 #include <memory>
-#include <regex>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -32,6 +29,7 @@
 #include "torch_common/checkpoint.hpp"
 #include "torch_common/optim.hpp"
 #include "torch_common/state_dict.hpp"
+#include "torch_common/training_files.hpp"
 #include "torch_common/weights_io.hpp"
 
 namespace w2p::ngcc {
@@ -40,13 +38,6 @@ namespace {
 namespace fs = std::filesystem;
 namespace tc = w2p::torch_common;
 using Clock = std::chrono::steady_clock;
-
-std::string format_double(double v) {
-  std::ostringstream s;
-  s.precision(8);
-  s << v;
-  return s.str();
-}
 
 class Trainer final : public Node {
  public:
@@ -176,10 +167,11 @@ class Trainer final : public Node {
       throw Error(ErrorKind::kConfig, "option 'epochs': " + std::to_string(epochs_option_) +
                                           " is fewer than the " + std::to_string(run.epochs) +
                                           " epochs of the input stream")
-          .note("expected epochs >= the stream's epochs (0 = take the stream's)");
+          .note("expected epochs >= the stream's epochs (0 = the stream's)");
     }
     dir_ = run.run_dir;
     fs::create_directories(dir_);
+    files_ = std::make_unique<tc::TrainingFiles>(dir_, prefix_);
     torch::manual_seed(run.seed);  // deterministic initialisation
     model_ = MaskedNgccPhat(config_);
     model_->train();
@@ -195,7 +187,7 @@ class Trainer final : public Node {
     if (ctx.connected(kVal)) val_ = ctx.side(kVal);
 
     if (run.resume) {
-      const auto [epoch, path] = last_checkpoint();
+      const auto [epoch, path] = files_->last_checkpoint();
       if (epoch > 0) {
         try {
           const tc::CheckpointMeta meta = tc::load_checkpoint(path, *model_, optimizer_.get());
@@ -273,13 +265,13 @@ class Trainer final : public Node {
     ++steps_;
     ctx.status("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(epochs_) + " step " +
                std::to_string(steps_) + " loss " +
-               format_double(loss_sum_ / examples_).substr(0, 6));
+               tc::format_number(loss_sum_ / examples_).substr(0, 6));
     return Flow::kContinue;
   }
 
   void finish(NodeContext& ctx) override {
     if (current_epoch_ >= 0) end_epoch(ctx);
-    const std::string weights = (fs::path(dir_) / (prefix_ + "_weights.pt")).string();
+    const std::string weights = files_->weights_path();
     try {
       tc::write_torch_state_dict(weights, tc::state_dict(*model_));
     } catch (const std::exception& e) {
@@ -295,27 +287,6 @@ class Trainer final : public Node {
  private:
   int64_t finished_epochs() const {
     return current_epoch_ >= 0 ? current_epoch_ + 1 : start_epoch_;
-  }
-
-  std::string checkpoint_path(int64_t finished) const {
-    char name[32];
-    std::snprintf(name, sizeof name, "_epoch%03lld.pt", static_cast<long long>(finished));
-    return (fs::path(dir_) / (prefix_ + name)).string();
-  }
-
-  // The highest-numbered <prefix>_epochNNN.pt in the run directory (0 and "" if none).
-  std::pair<int64_t, std::string> last_checkpoint() const {
-    std::pair<int64_t, std::string> best{0, ""};
-    const std::regex pattern(prefix_ + "_epoch([0-9]+)\\.pt");
-    for (const auto& entry : fs::directory_iterator(dir_)) {
-      std::smatch m;
-      const std::string name = entry.path().filename().string();
-      if (std::regex_match(name, m, pattern)) {
-        const int64_t e = std::stoll(m[1].str());
-        if (e > best.first) best = {e, entry.path().string()};
-      }
-    }
-    return best;
   }
 
   void check_labels(const NodeContext& ctx, const Item& item, const torch::Tensor& tdoa,
@@ -349,16 +320,16 @@ class Trainer final : public Node {
     std::string val_text;
     if (!val_.empty()) {
       const Metrics m = validate(ctx);
-      val_cols = format_double(m.loss) + "," + format_double(m.mae) + "," + format_double(m.rmse) +
-                 "," + format_double(m.accuracy);
-      val_text = " val loss " + format_double(m.loss) + " mae " + format_double(m.mae) + " acc " +
-                 format_double(m.accuracy);
+      val_cols = tc::format_number(m.loss) + "," + tc::format_number(m.mae) + "," +
+                 tc::format_number(m.rmse) + "," + tc::format_number(m.accuracy);
+      val_text = " val loss " + tc::format_number(m.loss) + " mae " + tc::format_number(m.mae) +
+                 " acc " + tc::format_number(m.accuracy);
     }
     tc::CheckpointMeta meta;
     meta.epoch = finished;
     meta.scheduler_state = {static_cast<double>(finished), lr};
     meta.torch_rng_state = tc::capture_torch_rng_state();
-    const std::string path = checkpoint_path(finished);
+    const std::string path = files_->checkpoint_path(finished);
     try {
       tc::save_checkpoint(path, *model_, optimizer_.get(), meta);
     } catch (const std::exception& e) {
@@ -368,39 +339,29 @@ class Trainer final : public Node {
     }
     last_checkpoint_ = path;
     const double ms = steps_ > 0 ? 1e3 * step_seconds_ / static_cast<double>(steps_) : 0.0;
-    std::ofstream log(log_path(), std::ios::app);
-    log << finished << "," << format_double(last_loss_) << "," << format_double(lr) << "," << steps_
-        << "," << format_double(ms) << "," << val_cols << "\n";
-    if (!log) throw Error(ErrorKind::kIo, "cannot append to " + log_path());
+    try {
+      files_->append_log(std::to_string(finished) + "," + tc::format_number(last_loss_) + "," +
+                         tc::format_number(lr) + "," + std::to_string(steps_) + "," +
+                         tc::format_number(ms) + "," + val_cols);
+    } catch (const std::exception& e) {
+      throw Error(ErrorKind::kIo, e.what());
+    }
     ctx.info("epoch " + std::to_string(finished) + "/" + std::to_string(epochs_) + " loss " +
-             format_double(last_loss_) + " lr " + format_double(lr) + val_text + " (" +
-             format_double(ms) + " ms/step)");
+             tc::format_number(last_loss_) + " lr " + tc::format_number(lr) + val_text + " (" +
+             tc::format_number(ms) + " ms/step)");
     ctx.status("epoch " + std::to_string(finished) + "/" + std::to_string(epochs_) + " loss " +
-               format_double(last_loss_).substr(0, 6));
+               tc::format_number(last_loss_).substr(0, 6));
   }
-
-  std::string log_path() const { return (fs::path(dir_) / (prefix_ + "_train_log.csv")).string(); }
 
   // A fresh log, or on resume the rows of the epochs kept (later rows are dropped).
   void open_log() {
-    std::vector<std::string> keep;
-    if (start_epoch_ > 0) {
-      std::ifstream in(log_path());
-      std::string line;
-      std::getline(in, line);  // header
-      while (std::getline(in, line)) {
-        const auto comma = line.find(',');
-        if (comma != std::string::npos && std::stoll(line.substr(0, comma)) <= start_epoch_) {
-          keep.push_back(line);
-          const auto next = line.find(',', comma + 1);
-          last_loss_ = std::stod(line.substr(comma + 1, next - comma - 1));  // for the summary
-        }
-      }
+    const auto kept = files_->open_log(
+        "epoch,loss,lr,steps,ms_per_step,val_loss,val_mae,val_rmse,val_accuracy", start_epoch_);
+    if (!kept.empty()) {  // the loss of the last kept epoch, for the summary
+      const std::string& line = kept.back();
+      const auto comma = line.find(',');
+      last_loss_ = std::stod(line.substr(comma + 1, line.find(',', comma + 1) - comma - 1));
     }
-    std::ofstream out(log_path(), std::ios::trunc);
-    out << "epoch,loss,lr,steps,ms_per_step,val_loss,val_mae,val_rmse,val_accuracy\n";
-    for (const auto& line : keep) out << line << "\n";
-    if (!out) throw Error(ErrorKind::kIo, "cannot write " + log_path());
   }
 
   struct Metrics {
@@ -469,6 +430,7 @@ class Trainer final : public Node {
 
   int64_t epochs_ = 0;
   std::string dir_;
+  std::unique_ptr<tc::TrainingFiles> files_;
   MaskedNgccPhat model_{nullptr};
   std::unique_ptr<torch::optim::AdamW> optimizer_;
   std::unique_ptr<augment::ColoredNoiseShaper> shaper_;

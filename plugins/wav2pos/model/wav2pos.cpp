@@ -190,6 +190,7 @@ Wav2PosImpl::Wav2PosImpl(const Wav2PosConfig& config) : config_(config) {
   ngcc_config.sig_len = c.audio_len;
   ngcc_config.fs = c.fs;
   ngcc_config.sinc_kernel = c.ngcc_sinc_kernel;
+  ngcc_config.num_channels = c.ngcc_num_channels;
   ngcc_config.dropout = c.ngcc_dropout;
   ngcc_config.fft_sinc_conv = c.ngcc_fft_sinc_conv;
   ngcc = register_module("ngcc", ngcc::MaskedNgccPhat(ngcc_config));
@@ -262,6 +263,25 @@ Wav2PosImpl::Wav2PosImpl(const Wav2PosConfig& config) : config_(config) {
 void Wav2PosImpl::train(bool on) {
   torch::nn::Module::train(on);
   if (!config_.ngcc_follows_train_mode && ngcc) ngcc->eval();
+}
+
+torch::Tensor gcc_phat_pair_features(const torch::Tensor& audio, const TokenLayout& layout,
+                                     std::int64_t max_tau) {
+  torch::NoGradGuard no_grad;
+  const torch::Tensor kept =
+      audio.gather(1, layout.ids_keep_audio.unsqueeze(-1).expand({-1, -1, audio.size(2)}));
+  const int64_t ka = kept.size(1);
+  std::vector<int64_t> first, second;
+  for (int64_t i = 0; i < ka; ++i) {
+    for (int64_t j = i + 1; j < ka; ++j) {
+      first.push_back(i);
+      second.push_back(j);
+    }
+  }
+  const auto opts = torch::TensorOptions().dtype(torch::kInt64).device(audio.device());
+  const auto cc = ngcc::gcc_phat(kept.index_select(1, torch::tensor(first, opts)),
+                                 kept.index_select(1, torch::tensor(second, opts)), max_tau);
+  return torch::stack({cc, cc.flip(-1)}, 2).reshape({audio.size(0), -1, cc.size(-1)});
 }
 
 torch::Tensor Wav2PosImpl::ngcc_features(const torch::Tensor& audio, const TokenLayout& layout) {

@@ -60,6 +60,9 @@ struct Wav2PosConfig {
   std::int64_t ngcc_max_tau = 314;
   std::int64_t fs = 16000;
   std::int64_t ngcc_sinc_kernel = 1023;
+  /// NGCC feature channels (SincConv filters; 128 in the reference). Smaller values give a
+  /// cheaper model for quick runs; the pre-trained NGCC must have the same number.
+  std::int64_t ngcc_num_channels = 128;
   /// NGCC head dropout. QUIRK(spec §4.2): active during wav2pos training when the NGCC follows
   /// the train mode (the reference's value is 0.5).
   double ngcc_dropout = 0.5;
@@ -183,6 +186,13 @@ struct TokenLayout {
 /// Checks `ids_keep` [B, n_keep] (int64, any device) and derives the layout; throws
 /// std::invalid_argument as make_mask_plan.
 TokenLayout make_token_layout(const torch::Tensor& ids_keep, std::int64_t num_channels);
+
+/// Plain GCC-PHAT in place of the NGCC-PHAT features (a swap by option, not the reference): for
+/// the kept audio channels of `layout`, per pair a < b the GCC-PHAT of (a, b) then its
+/// lag-reversed copy for (b, a), as the NGCC's pair order. audio [B, K, L] ->
+/// [B, Ka (Ka - 1), 2 max_tau + 1]. No gradient.
+torch::Tensor gcc_phat_pair_features(const torch::Tensor& audio, const TokenLayout& layout,
+                                     std::int64_t max_tau);
 
 /// `ids_keep` of a mask plan as an int64 tensor [B, n_keep].
 torch::Tensor ids_keep_tensor(const MaskPlan& plan);
