@@ -213,4 +213,39 @@ nodes:
   EXPECT_NE(run.output.find("total: f64[] mean 1710"), std::string::npos) << run.output;
 }
 
+TEST_F(CliTest, StagesRunFirstWithTheirVarsAndAreReusedOnTheNextRun) {
+  // The stage stores `count` items; the main pipeline opens that store (which must exist when
+  // it is validated) and sums it.
+  write("make.yaml", R"(vars: {count: 5}
+channels: {x: {store: x.h5}}
+nodes:
+  - {name: src, type: core.tensor_source, options: {count: "${count}", shape: [2], fill: index}, outputs: {out: x}}
+  - {name: sink, type: core.null_sink, inputs: {in: x}}
+)");
+  const fs::path main = write("main.yaml", R"(vars: {n: 7, data: stage_out}
+stages:
+  - {pipeline: make.yaml, vars: {count: "${n}"}, run_dir: "${data}"}
+nodes:
+  - {name: read, type: core.store_reader, options: {path: "${data}/x.h5"}, outputs: {items: x}}
+  - {name: sum, type: examples.running_sum, inputs: {in: x}, outputs: {total: t}}
+  - {name: log, type: core.log, inputs: {in: t}}
+)");
+  const std::string cmd = std::string(W2P_RUN_EXE) + " --plugin-path " W2P_EXAMPLES_PLUGIN_DIR +
+                          " " + quote(main) + " --run-dir " + quote(dir_ / "run");
+  const CommandResult first = shell(cmd);
+  ASSERT_EQ(first.exit_code, 0) << first.output;
+  EXPECT_TRUE(fs::exists(dir_ / "stage_out" / "x.h5"));
+  // 7 items (the stage got n) of [i, i]: 2 * (0 + ... + 6) = 42.
+  EXPECT_NE(first.output.find("total: f64[] mean 42"), std::string::npos) << first.output;
+  EXPECT_NE(first.output.find("wrote"), std::string::npos) << first.output;
+  const CommandResult second = shell(cmd);
+  ASSERT_EQ(second.exit_code, 0) << second.output;
+  EXPECT_NE(second.output.find("reused"), std::string::npos) << second.output;
+  // A stage that fails stops the run before the main pipeline.
+  write("make.yaml", "nodes:\n  - {name: src, type: core.no_such_node}\n");
+  const CommandResult broken = shell(cmd);
+  EXPECT_EQ(broken.exit_code, 2) << broken.output;
+  EXPECT_NE(broken.output.find("make.yaml failed"), std::string::npos) << broken.output;
+}
+
 }  // namespace

@@ -253,6 +253,8 @@ class Trainer final : public Node {
     const torch::Tensor ids_keep = to_torch(item.get("ids_keep"));
     check_batch(ctx, item, audio, source, mics, config_.audio_len);
     check_finite(ctx, item, audio, audio_field_);
+    check_finite(ctx, item, source, source_field_);
+    check_finite(ctx, item, mics, mic_field_);
     const int64_t b = audio.size(0), k = audio.size(1), length = audio.size(2);
 
     const auto t0 = Clock::now();
