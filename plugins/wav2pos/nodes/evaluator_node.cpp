@@ -72,7 +72,9 @@ class Evaluator final : public Node {
     std::vector<OptionSpec> o = model_options();
     std::vector<OptionSpec> more = {
         OptionSpec::path("weights", "")
-            .describe("wav2pos state_dict (torch.save); empty = from the side input `weights`"),
+            .describe(
+                "wav2pos state_dict (torch.save) or a trainer epoch checkpoint; empty = from the "
+                "side input `weights`"),
         OptionSpec::path("ngcc_weights", "")
             .describe("pre-trained NGCC-PHAT for its baseline; empty = from the side input `ngcc` "
                       "(neither: no NGCC baseline)"),
@@ -187,12 +189,7 @@ class Evaluator final : public Node {
           .note("expected option 'weights' or a connected side input 'weights'");
     }
     model_ = Wav2Pos(config_);
-    try {
-      tc::load_state_dict(*model_, tc::to_map(tc::read_torch_state_dict(path)), /*strict=*/true);
-    } catch (const std::exception& e) {
-      throw Error(ErrorKind::kConfig, "wav2pos weights '" + path + "' do not fit: " + e.what())
-          .note("expected a checkpoint of the architecture in this node's options");
-    }
+    load_wav2pos_weights(*model_, path);
     model_->to(device_);
     model_->eval();
     const std::string ngcc = side_path(ctx, kNgcc, ngcc_weights_);

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "ngcc/nodes/ngcc_nodes_common.hpp"
+#include "torch_common/checkpoint.hpp"
 #include "torch_common/state_dict.hpp"
 #include "torch_common/weights_io.hpp"
 #include "wav2pos/model/wav2pos.hpp"
@@ -162,6 +163,36 @@ inline void load_pretrained_ngcc(Wav2PosImpl& model, const std::string& path) {
             "as this node's options (max_tau may differ)");
   }
   for (auto& p : model.ngcc->parameters()) p.set_requires_grad(false);
+}
+
+/// Loads trained wav2pos weights: a torch.save state_dict (the trainer's <prefix>_weights.pt,
+/// or the reference's) or one of the trainer's epoch checkpoints (<prefix>_epochNNN.pt).
+inline void load_wav2pos_weights(Wav2PosImpl& model, const std::string& path) {
+  namespace tc = w2p::torch_common;
+  tc::StateDict state;
+  bool state_dict = true;
+  try {
+    state = tc::read_torch_state_dict(path);
+  } catch (const std::exception&) {
+    state_dict = false;  // not a state_dict file: maybe a checkpoint archive
+  }
+  const char* expected = "expected weights of the architecture in this node's options";
+  if (state_dict) {
+    try {
+      tc::load_state_dict(model, tc::to_map(state), /*strict=*/true);
+    } catch (const std::exception& e) {
+      throw Error(ErrorKind::kConfig, "wav2pos weights '" + path + "' do not fit: " + e.what())
+          .note(expected);
+    }
+    return;
+  }
+  try {
+    (void)tc::load_checkpoint(path, model, nullptr);
+  } catch (const std::exception& e) {
+    throw Error(ErrorKind::kConfig, "cannot load wav2pos weights '" + path + "': " + e.what())
+        .note("expected a torch.save state_dict or a wav2pos.trainer epoch checkpoint")
+        .note(expected);
+  }
 }
 
 /// Checks a batch: audio [B, K, L >= audio_len] with K >= 3, source [B, 3], mics [B, K-1, 3].

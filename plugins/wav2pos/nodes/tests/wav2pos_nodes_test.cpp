@@ -215,6 +215,37 @@ TEST_F(Wav2PosNodes, TrainsCheckpointsAndEvaluatesAgainstTheBaselines) {
   // Only 2a masks a microphone location.
   EXPECT_TRUE(std::isnan(summary.at("1a/wav2pos")[4]));
   EXPECT_TRUE(std::isfinite(summary.at("2a/wav2pos")[4]));
+
+  // The last epoch checkpoint holds the final weights: evaluated on its own (no NGCC baseline),
+  // it gives the same wav2pos errors.
+  const std::string evaluate =
+      "graph: {seed: 9}\n"
+      "channels: {summary: {store: summary.h5}}\n"
+      "nodes:\n"
+      "  - {name: stats, type: core.store_reader, options: {path: '" +
+      (data_->path() / "sim" / "stats.h5").string() +
+      "'}, outputs: {items: stats}}\n"
+      "  - {name: val_reader, type: core.store_reader, options: {path: '" +
+      (data_->path() / "sim" / "items.h5").string() +
+      "', limit: 6, fields: [audio, source_pos, mic_pos, mic_offset]}, outputs: {items: val}}\n"
+      "  - {name: test_batch, type: core.batch, options: {size: 4}, inputs: {in: val}, outputs: "
+      "{out: test_batches}}\n"
+      "  - name: evaluator\n"
+      "    type: wav2pos.evaluator\n"
+      "    options: " +
+      std::string(kModel).substr(0, std::string(kModel).size() - 1) + ", weights: '" +
+      (dir / "wav2pos_epoch002.pt").string() +
+      "'}\n"
+      "    inputs: {batch: test_batches, stats: stats}\n"
+      "    outputs: {summary: summary}\n";
+  const Output again = run_pipeline(dir_.path() / "evaluate.yaml", evaluate, dir_.path() / "eval");
+  ASSERT_EQ(again.code, 0) << again.text;
+  const auto from_checkpoint = read_summary(dir_.path() / "eval" / "summary.h5");
+  ASSERT_EQ(from_checkpoint.size(), 6u);  // no NGCC-PHAT baseline without its weights
+  for (const char* setup : {"1a", "1b", "2a"}) {
+    const std::string key = std::string(setup) + "/wav2pos";
+    EXPECT_DOUBLE_EQ(from_checkpoint.at(key)[0], summary.at(key)[0]) << key;
+  }
 }
 
 TEST_F(Wav2PosNodes, ResumeAfterAnInterruptionEndsWithTheSameWeights) {
