@@ -30,6 +30,7 @@
 #include "torch_common/optim.hpp"
 #include "torch_common/state_dict.hpp"
 #include "torch_common/training_files.hpp"
+#include "torch_common/training_progress.hpp"
 #include "torch_common/weights_io.hpp"
 
 namespace w2p::ngcc {
@@ -163,6 +164,7 @@ class Trainer final : public Node {
     const RunInfo& run = ctx.run();
     torch::set_num_threads(threads_ > 0 ? threads_ : std::max(1, run.threads));
     epochs_ = epochs_option_ > 0 ? epochs_option_ : run.epochs;
+    progress_ = tc::TrainingProgress(epochs_);
     if (epochs_option_ > 0 && run.epochs > epochs_option_) {
       throw Error(ErrorKind::kConfig, "option 'epochs': " + std::to_string(epochs_option_) +
                                           " is fewer than the " + std::to_string(run.epochs) +
@@ -259,13 +261,13 @@ class Trainer final : public Node {
     optimizer_->zero_grad();
     out.loss.backward();
     optimizer_->step();
-    step_seconds_ += std::chrono::duration<double>(Clock::now() - t0).count();
+    const double step = std::chrono::duration<double>(Clock::now() - t0).count();
+    step_seconds_ += step;
+    progress_.step(epoch, step);
     loss_sum_ += loss * static_cast<double>(b);
     examples_ += b;
     ++steps_;
-    ctx.status("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(epochs_) + " step " +
-               std::to_string(steps_) + " loss " +
-               tc::format_number(loss_sum_ / examples_).substr(0, 6));
+    ctx.status(progress_.text() + " loss " + tc::format_number(loss_sum_ / examples_).substr(0, 6));
     return Flow::kContinue;
   }
 
@@ -314,6 +316,7 @@ class Trainer final : public Node {
 
   void end_epoch(NodeContext& ctx) {
     const int64_t finished = current_epoch_ + 1;
+    progress_.end_epoch();
     const double lr = tc::learning_rate(*optimizer_);
     last_loss_ = examples_ > 0 ? loss_sum_ / static_cast<double>(examples_) : 0.0;
     std::string val_cols = ",,,";
@@ -431,6 +434,7 @@ class Trainer final : public Node {
   int64_t epochs_ = 0;
   std::string dir_;
   std::unique_ptr<tc::TrainingFiles> files_;
+  tc::TrainingProgress progress_;
   MaskedNgccPhat model_{nullptr};
   std::unique_ptr<torch::optim::AdamW> optimizer_;
   std::unique_ptr<augment::ColoredNoiseShaper> shaper_;
