@@ -165,6 +165,20 @@ TEST_F(NgccTrainer, TrainsWithFiniteLossAndCheckpointsEveryEpoch) {
   EXPECT_NEAR(std::stod(rows[2][2]), 1e-3, 1e-12);
 }
 
+TEST_F(NgccTrainer, ATinyPreTrainingLowersTheLoss) {
+  // 8 epochs of 4 steps at lr 1e-3 from the start (no warm-up), without the augmentation's and
+  // dropout's noise: the training loss must fall well below the first epoch's.
+  const Output out = train("lowers",
+                           "--var epochs=8 --set trainer.epochs=8 --set "
+                           "trainer.warmup_epochs=0 --set trainer.noise=false --set "
+                           "trainer.dropout=0.0");
+  ASSERT_EQ(out.code, 0) << out.text;
+  const auto rows = read_csv(dir_.path() / "lowers" / "ngcc_train_log.csv");
+  ASSERT_EQ(rows.size(), 9u);
+  const double first = std::stod(rows[1][1]), last = std::stod(rows[8][1]);
+  EXPECT_LT(last, 0.6 * first) << "epoch 1 loss " << first << ", epoch 8 loss " << last;
+}
+
 TEST_F(NgccTrainer, ResumeAfterAnInterruptionEndsWithTheSameWeights) {
   const Output full = train("full");
   ASSERT_EQ(full.code, 0) << full.text;
