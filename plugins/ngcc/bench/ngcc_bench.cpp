@@ -78,6 +78,53 @@ void BM_PairFeatures6Mics(benchmark::State& state) {
   for (auto _ : state) benchmark::DoNotOptimize(model->pair_features(audio).data_ptr());
 }
 
+// Where the frozen NGCC-PHAT of a wav2pos training step spends its time: batch 64, 7 channels,
+// all 21 pairs (42 ordered) through the head, train mode (the reference's QUIRK), no gradient.
+// Parts: 0 = backbone on 448 signals, 1 = the whole pair_features (backbone, GCC-PHAT of the
+// 21 x 64 channel pairs with 128 feature channels each, n = 4096, lags +-314, head), 2 = head on
+// the 42 x 64 ordered pairs. GCC-PHAT = 1 - 0 - 2.
+void BM_WavPosFeatureParts(benchmark::State& state) {
+  torch::set_num_threads(static_cast<int>(state.range(1)));
+  NgccPhatConfig config;
+  config.max_tau = 314;
+  MaskedNgccPhat model(config);
+  model->train();
+  torch::NoGradGuard no_grad;
+  const int64_t k = 7, pairs = k * (k - 1) / 2, c = 128, lags = 2 * config.max_tau + 1;
+  const auto audio = torch::randn({kBatch * k, kLen});
+  const auto features = model->ngcc->backbone_forward(audio);  // [448, 128, L]
+  const auto y = features.view({kBatch, k, c, kLen});
+  const auto ia = torch::tensor(
+      std::vector<int64_t>{0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 4, 4, 5});
+  const auto ib = torch::tensor(
+      std::vector<int64_t>{1, 2, 3, 4, 5, 6, 2, 3, 4, 5, 6, 3, 4, 5, 6, 4, 5, 6, 5, 6, 6});
+  const auto cc = torch::randn({kBatch * 2 * pairs, c, lags});
+  double flops = 0;
+  for (auto _ : state) {
+    switch (state.range(0)) {
+      case 0:
+        benchmark::DoNotOptimize(model->ngcc->backbone_forward(audio).data_ptr());
+        break;
+      case 1:
+        benchmark::DoNotOptimize(model->pair_features(audio.view({kBatch, k, kLen})).data_ptr());
+        break;
+      default:
+        benchmark::DoNotOptimize(model->ngcc->head(cc).data_ptr());
+    }
+  }
+  const double backbone = 2.0 * kBatch * k * c * c * (11 + 9 + 7) * kLen;
+  const double head = 2.0 * kBatch * 2 * pairs * (c * c * (11 + 9 + 7) + c * 5) * lags;
+  flops = state.range(0) == 0 ? backbone : state.range(0) == 2 ? head : backbone + head;
+  state.counters["GFLOP"] = flops * 1e-9;
+  state.counters["GFLOP/s"] = benchmark::Counter(
+      flops * 1e-9 * static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
+}
+
+BENCHMARK(BM_WavPosFeatureParts)
+    ->ArgsProduct({{0, 1, 2}, {1, 2}})
+    ->Iterations(1)
+    ->Unit(benchmark::kSecond)
+    ->UseRealTime();
 BENCHMARK_CAPTURE(BM_TrainStep, Fft, true)
     ->Arg(1)
     ->Arg(2)

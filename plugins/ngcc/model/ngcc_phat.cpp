@@ -1,5 +1,6 @@
 #include "ngcc/model/ngcc_phat.hpp"
 
+#include <ATen/Parallel.h>
 #include <ATen/ops/fft_irfft.h>
 #include <ATen/ops/fft_rfft.h>
 #include <torch/nn/functional/activation.h>
@@ -7,8 +8,11 @@
 #include <torch/nn/functional/padding.h>
 #include <torch/nn/modules/activation.h>
 
+#include <algorithm>
 #include <stdexcept>
 #include <string>
+
+#include "features/kernels/gcc_phat.hpp"
 
 namespace w2p::ngcc {
 namespace F = torch::nn::functional;
@@ -35,6 +39,55 @@ torch::Tensor phat_correlation(const torch::Tensor& spec1, const torch::Tensor& 
   // G * (1 / (|G| + eps)) as the reference writes it (phi, then the product): same rounding.
   const auto cc = at::fft_irfft(g * torch::reciprocal(torch::abs(g) + eps), n);
   return crop_lags(cc, max_tau);
+}
+
+// GCC-PHAT of every channel pair a < b of y [B, K, C, L] without gradient -> [B, P, 2, C, T]:
+// (a, b) then its lag-reversed copy (b, a). On the CPU each (example, feature channel) is one
+// FFTW pass over its K signals (the features plugin's GccPhat: float32, the reference's
+// formula), in parallel over rows; elsewhere one example at a time with ATen's FFTs.
+torch::Tensor pair_gcc_phat_no_grad(const torch::Tensor& y, int64_t max_tau, double eps) {
+  const int64_t b = y.size(0), k = y.size(1), c = y.size(2), length = y.size(3);
+  const int64_t t = 2 * max_tau + 1;
+  const std::vector<features::ChannelPair> pairs = features::all_channel_pairs(static_cast<int>(k));
+  const auto p = static_cast<int64_t>(pairs.size());
+  auto out = torch::empty({b, p, 2, c, t}, y.options());
+  if (!y.is_cpu() || y.scalar_type() != torch::kFloat32) {
+    std::vector<int64_t> first, second;
+    for (const auto& pair : pairs) {
+      first.push_back(pair.a);
+      second.push_back(pair.b);
+    }
+    const auto opts = torch::TensorOptions().dtype(torch::kInt64).device(y.device());
+    const auto ia = torch::tensor(first, opts), ib = torch::tensor(second, opts);
+    for (int64_t i = 0; i < b; ++i) {
+      const auto spec = at::fft_rfft(y[i], 2 * length);  // [K, C, F]
+      const auto cc = phat_correlation(spec.index_select(0, ia), spec.index_select(0, ib),
+                                       2 * length, max_tau, eps);  // [P, C, T]
+      out[i].select(1, 0).copy_(cc);
+      out[i].select(1, 1).copy_(cc.flip(-1));
+    }
+    return out;
+  }
+  const auto rows = y.permute({0, 2, 1, 3}).contiguous();  // [B, C, K, L]: K signals per row
+  const float* in = rows.data_ptr<float>();
+  float* o = out.data_ptr<float>();
+  at::parallel_for(0, b * c, 1, [&](int64_t begin, int64_t end) {
+    features::GccPhat gcc(static_cast<int>(length), static_cast<int>(max_tau),
+                          static_cast<float>(eps));
+    std::vector<float> cc(static_cast<size_t>(p * t));
+    for (int64_t row = begin; row < end; ++row) {
+      const int64_t bi = row / c, ci = row % c;
+      gcc.correlate_pairs(in + row * k * length, static_cast<int>(k), pairs, cc.data());
+      for (int64_t q = 0; q < p; ++q) {
+        const float* src = cc.data() + q * t;
+        float* ab = o + (((bi * p + q) * 2 + 0) * c + ci) * t;
+        float* ba = o + (((bi * p + q) * 2 + 1) * c + ci) * t;
+        std::copy(src, src + t, ab);
+        std::reverse_copy(src, src + t, ba);
+      }
+    }
+  });
+  return out;
 }
 
 }  // namespace
@@ -175,23 +228,30 @@ torch::Tensor MaskedNgccPhatImpl::pair_features(const torch::Tensor& audio) {
   const int64_t b = audio.size(0), k = audio.size(1), length = audio.size(2);
   const auto y = ngcc->backbone_forward(audio.reshape({b * k, length}));  // [B K, C, L]
   const int64_t c = y.size(1);
-  const int64_t n = 2 * length;
-  const auto spec = at::fft_rfft(y, n).view({b, k, c, -1});  // one FFT per channel
-  std::vector<int64_t> first, second;
-  for (int64_t i = 0; i < k; ++i) {
-    for (int64_t j = i + 1; j < k; ++j) {
-      first.push_back(i);
-      second.push_back(j);
-    }
-  }
-  const auto opts = torch::TensorOptions().dtype(torch::kInt64).device(audio.device());
-  const auto ia = torch::tensor(first, opts), ib = torch::tensor(second, opts);
   const auto& cfg = ngcc->config();
-  const auto cc = phat_correlation(spec.index_select(1, ia), spec.index_select(1, ib), n,
-                                   cfg.max_tau, cfg.phat_eps);  // [B, P, C, T]
-  // (a, b) then (b, a): the (b, a) correlation is the lag-reversed (a, b) one.
-  const auto both = torch::stack({cc, cc.flip(-1)}, 2);  // [B, P, 2, C, T]
-  const int64_t t = cc.size(-1);
+  const int64_t t = 2 * cfg.max_tau + 1;
+  torch::Tensor both;  // [B, P, 2, C, T]: (a, b) then (b, a), the lag-reversed (a, b)
+  if (torch::GradMode::is_enabled()) {
+    std::vector<int64_t> first, second;
+    for (int64_t i = 0; i < k; ++i) {
+      for (int64_t j = i + 1; j < k; ++j) {
+        first.push_back(i);
+        second.push_back(j);
+      }
+    }
+    const auto opts = torch::TensorOptions().dtype(torch::kInt64).device(audio.device());
+    const auto ia = torch::tensor(first, opts), ib = torch::tensor(second, opts);
+    const int64_t n = 2 * length;
+    const auto spec = at::fft_rfft(y, n).view({b, k, c, -1});  // one FFT per channel
+    const auto cc = phat_correlation(spec.index_select(1, ia), spec.index_select(1, ib), n,
+                                     cfg.max_tau, cfg.phat_eps);  // [B, P, C, T]
+    both = torch::stack({cc, cc.flip(-1)}, 2);
+  } else {
+    // No graph to keep (the frozen NGCC inside wav2pos, inference): the whole batch's spectra
+    // and correlations would be B P C (n/2 + 1) complex values (several GB for a training
+    // batch), so the correlations are made row by row and only the kept lags are stored.
+    both = pair_gcc_phat_no_grad(y.view({b, k, c, length}), cfg.max_tau, cfg.phat_eps);
+  }
   const auto logits = ngcc->head(both.reshape({-1, c, t}));  // [B P 2, T]
   return logits.view({b, -1, t});
 }
