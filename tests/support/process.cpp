@@ -7,6 +7,8 @@
 #include <array>
 #include <cstdio>
 #include <fstream>
+#include <iterator>
+#include <sstream>
 
 namespace w2p::test {
 
@@ -27,6 +29,34 @@ std::string shell_quote(const std::string& text) {
   std::string out = "'";
   for (char c : text) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
   return out + "'";
+}
+
+CommandResult run_pipeline(const std::string& w2p_run, const std::string& plugin_dir,
+                           const std::filesystem::path& yaml_file, const std::string& yaml,
+                           const std::filesystem::path& run_dir, const std::string& extra) {
+  std::ofstream(yaml_file) << yaml;
+  return run_command(shell_quote(w2p_run) + " --quiet --plugin-path " + shell_quote(plugin_dir) +
+                     " --run-dir " + shell_quote(run_dir.string()) + " " + extra + " " +
+                     shell_quote(yaml_file.string()) + " 2>&1");
+}
+
+std::string read_text(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+std::vector<std::vector<std::string>> read_csv(const std::filesystem::path& path) {
+  std::vector<std::vector<std::string>> rows;
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line)) {
+    std::vector<std::string> row;
+    std::stringstream cells(line);
+    std::string cell;
+    while (std::getline(cells, cell, ',')) row.push_back(cell);
+    rows.push_back(row);
+  }
+  return rows;
 }
 
 ScratchDir::ScratchDir() {

@@ -7,8 +7,6 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
-#include <iterator>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -18,23 +16,11 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct Output {
-  int code = -1;
-  std::string text;
-};
-
-Output shell(const std::string& command) {
-  const auto r = w2p::test::run_command(command + " 2>&1");
-  return Output{r.exit_code, r.output};
-}
-
-std::string quote(const fs::path& p) { return w2p::test::shell_quote(p.string()); }
+using Output = w2p::test::CommandResult;
 
 Output run_pipeline(const fs::path& yaml_file, const std::string& yaml, const fs::path& run_dir,
                     const std::string& extra = "") {
-  std::ofstream(yaml_file) << yaml;
-  return shell(std::string("'") + W2P_RUN_EXE + "' --quiet --plugin-path '" + W2P_PLUGIN_DIR +
-               "' --run-dir " + quote(run_dir) + " " + extra + " " + quote(yaml_file));
+  return w2p::test::run_pipeline(W2P_RUN_EXE, W2P_PLUGIN_DIR, yaml_file, yaml, run_dir, extra);
 }
 
 // 4 noise utterances x 4 scenes -> 16 items audio f32[7, 1024], tdoa f64[7, 7].
@@ -85,32 +71,13 @@ std::string train_pipeline(const fs::path& items) {
          "  - {name: metrics_log, type: core.log, inputs: {in: metrics}}\n";
 }
 
-std::string read_file(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-std::vector<std::vector<std::string>> read_csv(const fs::path& p) {
-  std::vector<std::vector<std::string>> rows;
-  std::ifstream in(p);
-  std::string line;
-  while (std::getline(in, line)) {
-    std::vector<std::string> row;
-    std::stringstream s(line);
-    std::string cell;
-    while (std::getline(s, cell, ',')) row.push_back(cell);
-    rows.push_back(row);
-  }
-  return rows;
-}
-
 class NgccTrainer : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     data_ = new w2p::test::ScratchDir();
     const Output out =
         run_pipeline(data_->path() / "simulate.yaml", kSimulate, data_->path() / "sim");
-    ASSERT_EQ(out.code, 0) << out.text;
+    ASSERT_EQ(out.exit_code, 0) << out.output;
   }
   static void TearDownTestSuite() {
     delete data_;
@@ -130,13 +97,13 @@ w2p::test::ScratchDir* NgccTrainer::data_ = nullptr;
 
 TEST_F(NgccTrainer, TrainsWithFiniteLossAndCheckpointsEveryEpoch) {
   const Output out = train("run");
-  ASSERT_EQ(out.code, 0) << out.text;
+  ASSERT_EQ(out.exit_code, 0) << out.output;
   const fs::path run = dir_.path() / "run";
   EXPECT_TRUE(fs::exists(run / "ngcc_epoch001.pt"));
   EXPECT_TRUE(fs::exists(run / "ngcc_epoch002.pt"));
   EXPECT_TRUE(fs::exists(run / "ngcc_weights.pt"));
   EXPECT_FALSE(fs::exists(run / "ngcc_epoch002.pt.tmp"));
-  const auto rows = read_csv(run / "ngcc_train_log.csv");
+  const auto rows = w2p::test::read_csv(run / "ngcc_train_log.csv");
   ASSERT_EQ(rows.size(), 3u);
   EXPECT_EQ(rows[0][0], "epoch");
   for (int e = 1; e <= 2; ++e) {
@@ -152,7 +119,7 @@ TEST_F(NgccTrainer, TrainsWithFiniteLossAndCheckpointsEveryEpoch) {
   }
   // Evaluation of the final weights: 4 items x 15 microphone pairs; plain GCC-PHAT finds every
   // delay of these anechoic noise scenes to within a sample.
-  const auto eval = read_csv(run / "ngcc_eval.csv");
+  const auto eval = w2p::test::read_csv(run / "ngcc_eval.csv");
   ASSERT_EQ(eval.size(), 3u);
   EXPECT_EQ(eval[1][0], "ngcc");
   EXPECT_EQ(eval[2][0], "gcc");
@@ -172,8 +139,8 @@ TEST_F(NgccTrainer, ATinyPreTrainingLowersTheLoss) {
                            "--var epochs=8 --set trainer.epochs=8 --set "
                            "trainer.warmup_epochs=0 --set trainer.noise=false --set "
                            "trainer.dropout=0.0");
-  ASSERT_EQ(out.code, 0) << out.text;
-  const auto rows = read_csv(dir_.path() / "lowers" / "ngcc_train_log.csv");
+  ASSERT_EQ(out.exit_code, 0) << out.output;
+  const auto rows = w2p::test::read_csv(dir_.path() / "lowers" / "ngcc_train_log.csv");
   ASSERT_EQ(rows.size(), 9u);
   const double first = std::stod(rows[1][1]), last = std::stod(rows[8][1]);
   EXPECT_LT(last, 0.6 * first) << "epoch 1 loss " << first << ", epoch 8 loss " << last;
@@ -181,24 +148,25 @@ TEST_F(NgccTrainer, ATinyPreTrainingLowersTheLoss) {
 
 TEST_F(NgccTrainer, ResumeAfterAnInterruptionEndsWithTheSameWeights) {
   const Output full = train("full");
-  ASSERT_EQ(full.code, 0) << full.text;
+  ASSERT_EQ(full.exit_code, 0) << full.output;
   // "Interrupted": the stream stops after epoch 1 of the 2-epoch schedule.
   const Output first = train("resumed", "--var epochs=1");
-  ASSERT_EQ(first.code, 0) << first.text;
+  ASSERT_EQ(first.exit_code, 0) << first.output;
   const fs::path resumed = dir_.path() / "resumed";
   ASSERT_TRUE(fs::exists(resumed / "ngcc_epoch001.pt"));
   ASSERT_FALSE(fs::exists(resumed / "ngcc_epoch002.pt"));
   const Output second = train("resumed", "--resume");
-  ASSERT_EQ(second.code, 0) << second.text;
+  ASSERT_EQ(second.exit_code, 0) << second.output;
   const fs::path run = dir_.path() / "full";
   // (Checkpoint archives hold LibTorch's process-dependent module names, so the state_dict
   // files are compared; they hold every parameter and buffer.)
   EXPECT_TRUE(fs::exists(resumed / "ngcc_epoch002.pt"));
-  EXPECT_TRUE(read_file(resumed / "ngcc_weights.pt") == read_file(run / "ngcc_weights.pt"))
+  EXPECT_TRUE(w2p::test::read_text(resumed / "ngcc_weights.pt") ==
+              w2p::test::read_text(run / "ngcc_weights.pt"))
       << "final weights differ";
-  const auto rows = read_csv(resumed / "ngcc_train_log.csv");
+  const auto rows = w2p::test::read_csv(resumed / "ngcc_train_log.csv");
   ASSERT_EQ(rows.size(), 3u);
-  const auto want = read_csv(run / "ngcc_train_log.csv");
+  const auto want = w2p::test::read_csv(run / "ngcc_train_log.csv");
   ASSERT_EQ(want.size(), 3u);
   for (std::size_t e = 1; e <= 2; ++e) {
     for (std::size_t col : {0u, 1u, 2u, 3u, 5u, 6u, 7u, 8u}) {  // all but the step time
@@ -209,26 +177,27 @@ TEST_F(NgccTrainer, ResumeAfterAnInterruptionEndsWithTheSameWeights) {
 
 TEST_F(NgccTrainer, BadCheckpointsAreReportedOnResume) {
   const Output first = train("run", "--var epochs=1");
-  ASSERT_EQ(first.code, 0) << first.text;
+  ASSERT_EQ(first.exit_code, 0) << first.output;
   // Another architecture: the error names the checkpoint and the mismatching key.
   const Output other = train("run", "--resume --set trainer.num_channels=8");
-  EXPECT_NE(other.code, 0) << other.text;
-  EXPECT_NE(other.text.find("cannot resume from checkpoint"), std::string::npos) << other.text;
-  EXPECT_NE(other.text.find("ngcc_epoch001.pt"), std::string::npos) << other.text;
-  EXPECT_NE(other.text.find("low_hz_"), std::string::npos) << other.text;
+  EXPECT_NE(other.exit_code, 0) << other.output;
+  EXPECT_NE(other.output.find("cannot resume from checkpoint"), std::string::npos) << other.output;
+  EXPECT_NE(other.output.find("ngcc_epoch001.pt"), std::string::npos) << other.output;
+  EXPECT_NE(other.output.find("low_hz_"), std::string::npos) << other.output;
   // A truncated checkpoint.
   const fs::path garbage = dir_.path() / "corrupt" / "ngcc_epoch001.pt";
   fs::create_directories(garbage.parent_path());
   std::ofstream(garbage) << "PK not a checkpoint";
   const Output corrupt = train("corrupt", "--resume");
-  EXPECT_NE(corrupt.code, 0) << corrupt.text;
-  EXPECT_NE(corrupt.text.find("cannot resume from checkpoint"), std::string::npos) << corrupt.text;
+  EXPECT_NE(corrupt.exit_code, 0) << corrupt.output;
+  EXPECT_NE(corrupt.output.find("cannot resume from checkpoint"), std::string::npos)
+      << corrupt.output;
 }
 
 TEST_F(NgccTrainer, BadOptionsAreReported) {
   const Output out = train("bad", "--set trainer.sinc_kernel=32 --check");
-  EXPECT_NE(out.code, 0) << out.text;
-  EXPECT_NE(out.text.find("sinc_kernel"), std::string::npos) << out.text;
+  EXPECT_NE(out.exit_code, 0) << out.output;
+  EXPECT_NE(out.output.find("sinc_kernel"), std::string::npos) << out.output;
 }
 
 }  // namespace

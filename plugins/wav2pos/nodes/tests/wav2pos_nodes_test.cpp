@@ -20,23 +20,13 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct Output {
-  int code = -1;
-  std::string text;
-};
-
-Output shell(const std::string& command) {
-  const auto r = w2p::test::run_command(command + " 2>&1");
-  return Output{r.exit_code, r.output};
-}
-
 std::string quote(const fs::path& p) { return w2p::test::shell_quote(p.string()); }
+
+using Output = w2p::test::CommandResult;
 
 Output run_pipeline(const fs::path& yaml_file, const std::string& yaml, const fs::path& run_dir,
                     const std::string& extra = "") {
-  std::ofstream(yaml_file) << yaml;
-  return shell(std::string("'") + W2P_RUN_EXE + "' --quiet --plugin-path '" + W2P_PLUGIN_DIR +
-               "' --run-dir " + quote(run_dir) + " " + extra + " " + quote(yaml_file));
+  return w2p::test::run_pipeline(W2P_RUN_EXE, W2P_PLUGIN_DIR, yaml_file, yaml, run_dir, extra);
 }
 
 // 4 noise utterances x 4 scenes -> 16 items audio f32[7, 1024] + the position statistics.
@@ -113,25 +103,6 @@ std::string pipeline(const fs::path& data) {
          "    outputs: {predictions: predictions, summary: summary}\n";
 }
 
-std::string read_file(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-std::vector<std::vector<std::string>> read_csv(const fs::path& p) {
-  std::vector<std::vector<std::string>> rows;
-  std::ifstream in(p);
-  std::string line;
-  while (std::getline(in, line)) {
-    std::vector<std::string> row;
-    std::stringstream s(line);
-    std::string cell;
-    while (std::getline(s, cell, ',')) row.push_back(cell);
-    rows.push_back(row);
-  }
-  return rows;
-}
-
 // The summary store read back with h5py: "setup method mae_cm accuracy count" per line.
 std::map<std::string, std::vector<double>> read_summary(const fs::path& store,
                                                         std::string* text = nullptr) {
@@ -164,7 +135,7 @@ class Wav2PosNodes : public ::testing::Test {
     data_ = new w2p::test::ScratchDir();
     const Output out =
         run_pipeline(data_->path() / "simulate.yaml", kSimulate, data_->path() / "sim");
-    ASSERT_EQ(out.code, 0) << out.text;
+    ASSERT_EQ(out.exit_code, 0) << out.output;
   }
   static void TearDownTestSuite() {
     delete data_;
@@ -183,12 +154,12 @@ w2p::test::ScratchDir* Wav2PosNodes::data_ = nullptr;
 
 TEST_F(Wav2PosNodes, TrainsCheckpointsAndEvaluatesAgainstTheBaselines) {
   const Output out = run("run");
-  ASSERT_EQ(out.code, 0) << out.text;
+  ASSERT_EQ(out.exit_code, 0) << out.output;
   const fs::path dir = dir_.path() / "run";
   EXPECT_TRUE(fs::exists(dir / "wav2pos_epoch001.pt"));
   EXPECT_TRUE(fs::exists(dir / "wav2pos_epoch002.pt"));
   EXPECT_TRUE(fs::exists(dir / "wav2pos_weights.pt"));
-  const auto rows = read_csv(dir / "wav2pos_train_log.csv");
+  const auto rows = w2p::test::read_csv(dir / "wav2pos_train_log.csv");
   ASSERT_EQ(rows.size(), 3u);
   EXPECT_EQ(rows[0][0], "epoch");
   for (int e = 1; e <= 2; ++e) {
@@ -239,7 +210,7 @@ TEST_F(Wav2PosNodes, TrainsCheckpointsAndEvaluatesAgainstTheBaselines) {
       "    inputs: {batch: test_batches, stats: stats}\n"
       "    outputs: {summary: summary}\n";
   const Output again = run_pipeline(dir_.path() / "evaluate.yaml", evaluate, dir_.path() / "eval");
-  ASSERT_EQ(again.code, 0) << again.text;
+  ASSERT_EQ(again.exit_code, 0) << again.output;
   const auto from_checkpoint = read_summary(dir_.path() / "eval" / "summary.h5");
   ASSERT_EQ(from_checkpoint.size(), 6u);  // no NGCC-PHAT baseline without its weights
   for (const char* setup : {"1a", "1b", "2a"}) {
@@ -250,19 +221,19 @@ TEST_F(Wav2PosNodes, TrainsCheckpointsAndEvaluatesAgainstTheBaselines) {
 
 TEST_F(Wav2PosNodes, ResumeAfterAnInterruptionEndsWithTheSameWeights) {
   const Output full = run("full");
-  ASSERT_EQ(full.code, 0) << full.text;
+  ASSERT_EQ(full.exit_code, 0) << full.output;
   const Output first = run("resumed", "--var epochs=1 --set trainer.epochs=2");
-  ASSERT_EQ(first.code, 0) << first.text;
+  ASSERT_EQ(first.exit_code, 0) << first.output;
   const fs::path resumed = dir_.path() / "resumed";
   ASSERT_TRUE(fs::exists(resumed / "wav2pos_epoch001.pt"));
   ASSERT_FALSE(fs::exists(resumed / "wav2pos_epoch002.pt"));
   const Output second = run("resumed", "--resume");
-  ASSERT_EQ(second.code, 0) << second.text;
-  EXPECT_TRUE(read_file(resumed / "wav2pos_weights.pt") ==
-              read_file(dir_.path() / "full" / "wav2pos_weights.pt"))
+  ASSERT_EQ(second.exit_code, 0) << second.output;
+  EXPECT_TRUE(w2p::test::read_text(resumed / "wav2pos_weights.pt") ==
+              w2p::test::read_text(dir_.path() / "full" / "wav2pos_weights.pt"))
       << "final weights differ";
-  const auto rows = read_csv(resumed / "wav2pos_train_log.csv");
-  const auto want = read_csv(dir_.path() / "full" / "wav2pos_train_log.csv");
+  const auto rows = w2p::test::read_csv(resumed / "wav2pos_train_log.csv");
+  const auto want = w2p::test::read_csv(dir_.path() / "full" / "wav2pos_train_log.csv");
   ASSERT_EQ(rows.size(), 3u);
   ASSERT_EQ(want.size(), 3u);
   for (std::size_t e = 1; e <= 2; ++e) {
@@ -275,25 +246,25 @@ TEST_F(Wav2PosNodes, ResumeAfterAnInterruptionEndsWithTheSameWeights) {
 TEST_F(Wav2PosNodes, PlainGccPhatFeatureIsAnOptionSwap) {
   const Output out =
       run("gcc", "--set trainer.time_delay=gcc_phat --set evaluator.time_delay=gcc_phat");
-  ASSERT_EQ(out.code, 0) << out.text;
+  ASSERT_EQ(out.exit_code, 0) << out.output;
   EXPECT_EQ(read_summary(dir_.path() / "gcc" / "summary.h5").size(), 9u);
 }
 
 TEST_F(Wav2PosNodes, BadInputIsNamed) {
   // NGCC weights of another architecture: the key and both shapes.
   Output out = run("arch", "--set trainer.ngcc_num_channels=8 --set evaluator.ngcc_num_channels=8");
-  EXPECT_NE(out.code, 0);
-  EXPECT_NE(out.text.find("NGCC weights"), std::string::npos) << out.text;
-  EXPECT_NE(out.text.find("ngcc.backbone"), std::string::npos) << out.text;
+  EXPECT_NE(out.exit_code, 0);
+  EXPECT_NE(out.output.find("NGCC weights"), std::string::npos) << out.output;
+  EXPECT_NE(out.output.find("ngcc.backbone"), std::string::npos) << out.output;
   // A mask that keeps one audio channel.
   out = run("mask", "--set masker.strategy=keep --set 'masker.keep=[1, 2, 3, 4, 5, 6, 7]'");
-  EXPECT_NE(out.code, 0);
-  EXPECT_NE(out.text.find("masker"), std::string::npos) << out.text;
-  EXPECT_NE(out.text.find("audio"), std::string::npos) << out.text;
+  EXPECT_NE(out.exit_code, 0);
+  EXPECT_NE(out.output.find("masker"), std::string::npos) << out.output;
+  EXPECT_NE(out.output.find("audio"), std::string::npos) << out.output;
   // An unknown setup is a configuration error before anything runs.
   out = run("setup", "--set 'evaluator.setups=[1a, 3c]'");
-  EXPECT_EQ(out.code, 2) << out.text;
-  EXPECT_NE(out.text.find("3c"), std::string::npos) << out.text;
+  EXPECT_EQ(out.exit_code, 2) << out.output;
+  EXPECT_NE(out.output.find("3c"), std::string::npos) << out.output;
 }
 
 }  // namespace
