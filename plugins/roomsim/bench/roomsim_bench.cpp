@@ -47,18 +47,23 @@ void set_counters(benchmark::State& state, const Scene& s) {
   state.counters["images"] = static_cast<double>(count_image_sources(s.room.max_order));
 }
 
-// The whole room: what one simulated item costs.
+// The whole room: what one simulated item costs. exact:1 sums the RIR filters in the
+// reference's order (RirOptions::exact_summation) instead of the polyphase grid.
 void BM_Room(benchmark::State& state) {
   const Scene s = make_scene(static_cast<int>(state.range(0)));
-  const ShoeboxSimulator sim;
+  RirOptions options;
+  options.exact_summation = state.range(1) != 0;
+  const ShoeboxSimulator sim(options);
   for (auto _ : state) {
     MicSignals out = sim.simulate(s.room, s.source, s.mics, s.signal.data(), s.signal.size());
     benchmark::DoNotOptimize(out.samples.data());
   }
   set_counters(state, s);
 }
-BENCHMARK(BM_Room)->ArgName("t60_ms")->Arg(0)->Arg(300)->Arg(350)->Arg(400)->Unit(
-    benchmark::kMillisecond);
+BENCHMARK(BM_Room)
+    ->ArgNames({"t60_ms", "exact"})
+    ->ArgsProduct({{0, 300, 350, 400}, {0, 1}})
+    ->Unit(benchmark::kMillisecond);
 
 void BM_ImageSources(benchmark::State& state) {
   const Scene s = make_scene(static_cast<int>(state.range(0)));
@@ -73,15 +78,20 @@ BENCHMARK(BM_ImageSources)->ArgName("t60_ms")->Arg(400)->Unit(benchmark::kMillis
 void BM_SixRirs(benchmark::State& state) {
   const Scene s = make_scene(static_cast<int>(state.range(0)));
   const ImageSources images = compute_image_sources(s.room, s.source);
+  const bool exact = state.range(1) != 0;
   for (auto _ : state) {
     for (const Vec3& mic : s.mics) {
-      std::vector<float> rir = build_rir(images, mic, s.room.sample_rate, s.room.c);
+      std::vector<float> rir = build_rir(images, mic, s.room.sample_rate, s.room.c,
+                                         FractionalDelayTable::reference(), exact);
       benchmark::DoNotOptimize(rir.data());
     }
   }
   set_counters(state, s);
 }
-BENCHMARK(BM_SixRirs)->ArgName("t60_ms")->Arg(400)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_SixRirs)
+    ->ArgNames({"t60_ms", "exact"})
+    ->ArgsProduct({{400}, {0, 1}})
+    ->Unit(benchmark::kMillisecond);
 
 void BM_Convolution(benchmark::State& state) {
   const Scene s = make_scene(static_cast<int>(state.range(0)));

@@ -123,6 +123,12 @@ std::int64_t count_image_sources(int max_order) {
 }
 
 ImageSources compute_image_sources(const ShoeboxRoom& room, const Vec3& source) {
+  ImageSources images;
+  compute_image_sources(room, source, images);
+  return images;
+}
+
+void compute_image_sources(const ShoeboxRoom& room, const Vec3& source, ImageSources& images) {
   validate_room(room);
   validate_inside(room, source, "source");
   const int max_order = room.max_order;
@@ -150,55 +156,64 @@ ImageSources compute_image_sources(const ShoeboxRoom& room, const Vec3& source) 
     }
   }
 
-  ImageSources images;
-  const auto n_total = static_cast<std::size_t>(count_image_sources(max_order));
-  images.x.reserve(n_total);
-  images.y.reserve(n_total);
-  images.z.reserve(n_total);
-  images.attenuation.reserve(n_total);
-  images.order.reserve(n_total);
-
-  // Reflected coordinate and the number of hits on the low/high wall for lattice index n.
-  auto axis = [&](int d, int n, float& position, int& low_hits, int& high_hits) {
-    const float step = std::abs(n) % 2 == 1 ? size[d] - src[d] : src[d];
-    position = static_cast<float>(n) * size[d] + step;
-    if (n > 0) {
-      low_hits = n / 2;
-      high_hits = (n + 1) / 2;
-    } else if (n < 0) {
-      low_hits = std::abs((n - 1) / 2);
-      high_hits = std::abs(n / 2);
-    } else {
-      low_hits = 0;
-      high_hits = 0;
-    }
+  // Per axis and lattice index n in [-max_order, max_order]: the reflected coordinate and the
+  // transmission of the low and high walls it hit (floor(n / 2) and ceil(n / 2) times for n > 0,
+  // the other way round for n < 0).
+  struct AxisImage {
+    float position, low, high;
   };
-
-  for (int nz = -max_order; nz <= max_order; ++nz) {
-    const int y_max = max_order - std::abs(nz);
-    for (int ny = -y_max; ny <= y_max; ++ny) {
-      const int x_max = std::max(0, y_max - std::abs(ny));
-      for (int nx = -x_max; nx <= x_max; ++nx) {
-        const int n[3] = {nx, ny, nz};
-        float pos[3];
-        float attenuation = 1.0f;
-        for (int d = 0; d < 3; ++d) {
-          int low = 0;
-          int high = 0;
-          axis(d, n[d], pos[d], low, high);
-          // Same multiplication order as the reference: low wall, then high wall, per axis.
-          attenuation *= transmission[low][2 * d];
-          attenuation *= transmission[high][2 * d + 1];
-        }
-        images.x.push_back(pos[0]);
-        images.y.push_back(pos[1]);
-        images.z.push_back(pos[2]);
-        images.attenuation.push_back(attenuation);
-        images.order.push_back(std::abs(nx) + std::abs(ny) + std::abs(nz));
-      }
+  const std::size_t span = 2 * static_cast<std::size_t>(max_order) + 1;
+  std::array<std::vector<AxisImage>, 3> axes;
+  for (int d = 0; d < 3; ++d) {
+    axes[d].resize(span);
+    for (int n = -max_order; n <= max_order; ++n) {
+      const float step = std::abs(n) % 2 == 1 ? size[d] - src[d] : src[d];
+      const int low_hits = n > 0 ? n / 2 : std::abs((n - 1) / 2);
+      const int high_hits = n > 0 ? (n + 1) / 2 : std::abs(n / 2);
+      axes[d][n + max_order] = {static_cast<float>(n) * size[d] + step,
+                                transmission[low_hits][2 * d], transmission[high_hits][2 * d + 1]};
     }
   }
-  return images;
+
+  const auto n_total = static_cast<std::size_t>(count_image_sources(max_order));
+  images.x.resize(n_total);
+  images.y.resize(n_total);
+  images.z.resize(n_total);
+  images.attenuation.resize(n_total);
+  images.order.resize(n_total);
+  float* __restrict out_x = images.x.data();
+  float* __restrict out_y = images.y.data();
+  float* __restrict out_z = images.z.data();
+  float* __restrict out_att = images.attenuation.data();
+  std::int32_t* __restrict out_order = images.order.data();
+
+  std::size_t i = 0;
+  for (int nz = -max_order; nz <= max_order; ++nz) {
+    const AxisImage& z = axes[2][nz + max_order];
+    const int y_max = max_order - std::abs(nz);
+    for (int ny = -y_max; ny <= y_max; ++ny) {
+      const AxisImage& y = axes[1][ny + max_order];
+      const int x_max = std::max(0, y_max - std::abs(ny));
+      const int yz_order = std::abs(ny) + std::abs(nz);
+      // One row of images along x: a vectorisable loop over the x table.
+      const AxisImage* x = axes[0].data() + (max_order - x_max);
+      const int count = 2 * x_max + 1;
+      for (int k = 0; k < count; ++k) {
+        // Same multiplication order as the reference: low wall, then high wall, per axis.
+        float attenuation = x[k].low * x[k].high;
+        attenuation *= y.low;
+        attenuation *= y.high;
+        attenuation *= z.low;
+        attenuation *= z.high;
+        out_x[i + k] = x[k].position;
+        out_y[i + k] = y.position;
+        out_z[i + k] = z.position;
+        out_att[i + k] = attenuation;
+        out_order[i + k] = std::abs(k - x_max) + yz_order;
+      }
+      i += static_cast<std::size_t>(count);
+    }
+  }
 }
 
 }  // namespace w2p::roomsim

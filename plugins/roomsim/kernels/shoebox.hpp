@@ -86,5 +86,8 @@ struct ImageSources {
 /// times on wall 2d and ceil(n_d / 2) times on wall 2d + 1 when n_d > 0 (the other way round
 /// when n_d < 0). Validates the room and the source position.
 ImageSources compute_image_sources(const ShoeboxRoom& room, const Vec3& source);
+/// compute_image_sources() into `images`, reusing its storage: no allocation once it has held
+/// as many images.
+void compute_image_sources(const ShoeboxRoom& room, const Vec3& source, ImageSources& images);
 
 }  // namespace w2p::roomsim

@@ -20,6 +20,10 @@ struct RirOptions {
   /// RIR. Off in the wav2pos reference (pyroomacoustics 0.7.x had none).
   bool high_pass = false;
   double high_pass_cutoff_hz = 10.0;  ///< -3 dB point of the high-pass
+  /// Sum the fractional-delay filters in the reference's order (bit-identical RIRs, ~10x
+  /// slower in reverberant rooms) instead of the polyphase grid, which agrees with it to float
+  /// rounding (see FractionalDelayTable::accumulate_polyphase).
+  bool exact_summation = false;
 };
 
 /// Microphone signals, row-major [channels, length].

@@ -75,6 +75,10 @@ class Shoebox final : public Node {
         OptionSpec::number("high_pass_cutoff", 10.0)
             .range(1e-3, 1e6)
             .describe("-3 dB point of the RIR high-pass, Hz"),
+        OptionSpec::boolean("exact_summation", false)
+            .describe("add the images' fractional delays one by one in pyroomacoustics' order "
+                      "(bit-identical, ~3x slower) instead of the polyphase grid (float "
+                      "rounding)"),
     };
   }
 
@@ -199,6 +203,7 @@ class Shoebox final : public Node {
     RirOptions r;
     r.high_pass = o.get_bool("high_pass");
     r.high_pass_cutoff_hz = o.get_float("high_pass_cutoff");
+    r.exact_summation = o.get_bool("exact_summation");
     return r;
   }
 

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <random>
 #include <stdexcept>
+#include <utility>
 #include <vector>
 
 #include "roomsim/kernels/rir_high_pass.hpp"
@@ -123,6 +124,47 @@ TEST(RirLength, AsPyroomacousticsSizesIt) {
   EXPECT_EQ(rir_length_for(0.5, 8000, 40), 4042u);
 }
 
+// The polyphase grid against the reference-order sum, arrival by arrival: edge phases (frac 0,
+// i.e. phase granularity with weight 0 on the phase after it, and frac just below 1, phase 0),
+// arrivals on the first and last sample the output allows, random ones, several tables. Within
+// float rounding of the summed magnitude.
+TEST(FractionalDelayTable, PolyphaseEqualsExactSumAtEdgePhasesAndSamples) {
+  std::mt19937 gen(11);
+  std::uniform_real_distribution<float> amplitude(-1.0f, 1.0f);
+  for (const auto& [length, granularity] : {std::pair{81, 20}, {5, 1}, {17, 7}, {81, 32}}) {
+    const FractionalDelayTable t(length, granularity);
+    const int half = t.half_length();
+    const std::size_t size = 300;
+    const auto last = static_cast<float>(size - length + half);  // first + length == size
+    std::vector<float> positions = {static_cast<float>(half),
+                                    last,
+                                    150.0f,
+                                    std::nextafter(static_cast<float>(half + 1), 0.0f),
+                                    std::nextafter(last + 1.0f, 0.0f),
+                                    150.5f};
+    std::uniform_real_distribution<float> anywhere(static_cast<float>(half), last + 0.999f);
+    for (int i = 0; i < 2000; ++i) positions.push_back(anywhere(gen));
+    std::vector<float> amplitudes(positions.size());
+    float magnitude = 0.0f;
+    for (float& a : amplitudes) magnitude += std::abs(a = amplitude(gen));
+    std::vector<float> exact(size, 0.0f);
+    std::vector<float> fast(size, 0.0f);
+    t.accumulate_many(positions.data(), amplitudes.data(), positions.size(), exact.data());
+    t.accumulate_polyphase(positions.data(), amplitudes.data(), positions.size(), fast.data(),
+                           size);
+    EXPECT_LE(max_abs_diff(fast, exact), 2e-7 * magnitude) << length << " taps, " << granularity;
+    // One arrival at a time: each alone, including the edges, matches to float rounding.
+    for (std::size_t i = 0; i < 6; ++i) {
+      std::vector<float> one_exact(size, 0.0f);
+      std::vector<float> one_fast(size, 0.0f);
+      t.accumulate(positions[i], 1.0f, one_exact.data());
+      const float unit = 1.0f;
+      t.accumulate_polyphase(&positions[i], &unit, 1, one_fast.data(), size);
+      EXPECT_LE(max_abs_diff(one_fast, one_exact), 1e-6) << "position " << positions[i];
+    }
+  }
+}
+
 // Source and microphone at distances whose delays are whole samples: the RIR is 1/r at
 // 40 + fs r / c and zero elsewhere up to the table's side lobes (1e-3 of the peak);
 // pyroomacoustics' amplitude is 1/r, not 1/(4 pi r).
@@ -216,6 +258,49 @@ TEST(BuildRir, MatchesSlowImageSourceReference) {
       }
     }
   }
+}
+
+// build_rir's polyphase sum (the default) against the reference-order sum on random rooms:
+// per-wall absorption, T60s from 0.15 to 0.6 s (orders up to ~50), odd sample rates. Equal
+// lengths, samples within the fixture tolerance (2e-6 of the peak); measured values printed.
+TEST(BuildRir, PolyphaseSumEqualsExactSumOnRandomRooms) {
+  std::mt19937_64 gen(2024);
+  std::uniform_real_distribution<double> unit(0.0, 1.0);
+  const int rates[] = {16000, 8000, 11025, 22050, 44100, 9001};
+  double worst = 0.0;
+  for (int trial = 0; trial < 6; ++trial) {
+    const Vec3 size{3.0 + 4.0 * unit(gen), 3.0 + 4.0 * unit(gen), 2.0 + 1.5 * unit(gen)};
+    const double t60 = 0.15 + 0.45 * unit(gen);
+    const SabineParameters p = inverse_sabine(t60, size);
+    ShoeboxRoom room = ShoeboxRoom::uniform(size, p.energy_absorption, p.max_order);
+    for (double& a : room.absorption) a = std::min(1.0, p.energy_absorption * (0.5 + unit(gen)));
+    room.sample_rate = rates[trial];
+    const Vec3 source{size[0] * unit(gen), size[1] * unit(gen), size[2] * unit(gen)};
+    const Vec3 mic{size[0] * unit(gen), size[1] * unit(gen), 0.0};  // on the floor
+    const ImageSources images = compute_image_sources(room, source);
+    const auto exact =
+        build_rir(images, mic, room.sample_rate, 343.0, FractionalDelayTable::reference(), true);
+    const auto fast = build_rir(images, mic, room.sample_rate, 343.0);
+    ASSERT_EQ(fast.size(), exact.size());
+    ASSERT_GE(images.size(), fast.size()) << "the polyphase sum is used";
+    double peak = 0.0;
+    for (float v : exact) peak = std::max(peak, std::abs(static_cast<double>(v)));
+    const double err = max_abs_diff(fast, exact) / peak;
+    std::printf("[ measured ] T60 %.2f s, order %d, fs %d: polyphase vs exact %.3g of peak\n", t60,
+                room.max_order, room.sample_rate, err);
+    worst = std::max(worst, err);
+    EXPECT_LE(err, 2e-6);
+  }
+  std::printf("[ measured ] polyphase vs exact, worst %.3g of peak\n", worst);
+}
+
+// Few images (anechoic, low orders): the exact sum is cheaper, so it is the one used.
+TEST(BuildRir, FewImagesUseTheExactSum) {
+  const ShoeboxRoom room = ShoeboxRoom::uniform({5.0, 5.0, 2.0}, 0.3, 2);
+  const ImageSources images = compute_image_sources(room, {1.0, 2.0, 1.5});
+  const Vec3 mic{3.1, 0.4, 0.2};
+  EXPECT_EQ(build_rir(images, mic, 16000, 343.0),
+            build_rir(images, mic, 16000, 343.0, FractionalDelayTable::reference(), true));
 }
 
 // Swapping source and microphone maps image n to image -n (or n) with the same path length

@@ -29,9 +29,10 @@ const std::vector<FixtureRoom>& rooms() {
   return all;
 }
 
-ShoeboxSimulator simulator_for(const FixtureRoom& r) {
+ShoeboxSimulator simulator_for(const FixtureRoom& r, bool exact_summation = false) {
   RirOptions options;
   options.high_pass = r.high_pass;
+  options.exact_summation = exact_summation;
   return ShoeboxSimulator(options);
 }
 
@@ -58,14 +59,18 @@ TEST(ShoeboxFixture, ImageSourceCountMatchesEveryRoom) {
   }
 }
 
-// RIR lengths equal, samples within 2e-6 of each RIR's peak. The kernel repeats the reference
-// engine's float operations in the same order; what remains is the reference's float32 ->
-// float64 storage in the high-pass room and a few last-bit differences (printed below). 2e-6 is
-// 500 times below the 1e-3 a table-free sinc would cost.
-TEST(ShoeboxFixture, RirsMatchEveryRoom) {
+// RIR lengths equal, samples within 2e-6 of each RIR's peak, for both summations. The exact
+// one repeats the reference engine's float operations in the same order; what remains is the
+// reference's float32 -> float64 storage in the high-pass room and a few last-bit differences.
+// The polyphase one (the default) adds float rounding of its own summation order (printed
+// below). 2e-6 is 500 times below the 1e-3 a table-free sinc would cost.
+class ShoeboxFixtureSummation : public ::testing::TestWithParam<bool> {};
+
+TEST_P(ShoeboxFixtureSummation, RirsMatchEveryRoom) {
+  const bool exact = GetParam();
   for (const auto& r : rooms()) {
     SCOPED_TRACE(r.name);
-    const auto rirs = simulator_for(r).compute_rirs(r.room, r.source, r.mics);
+    const auto rirs = simulator_for(r, exact).compute_rirs(r.room, r.source, r.mics);
     ASSERT_EQ(rirs.size(), r.rirs.size());
     double worst = 0.0;
     for (std::size_t m = 0; m < rirs.size(); ++m) {
@@ -79,9 +84,12 @@ TEST(ShoeboxFixture, RirsMatchEveryRoom) {
       worst = std::max(worst, err / peak);
       EXPECT_LE(err, 2e-6 * peak) << "peak " << peak;
     }
-    std::printf("[ measured ] %-12s RIR max |error| / peak = %.3g\n", r.name.c_str(), worst);
+    std::printf("[ measured ] %-12s %s sum: RIR max |error| / peak = %.3g\n", r.name.c_str(),
+                exact ? "exact" : "polyphase", worst);
   }
 }
+INSTANTIATE_TEST_SUITE_P(Summation, ShoeboxFixtureSummation, ::testing::Values(false, true),
+                         [](const auto& p) { return p.param ? "Exact" : "Polyphase"; });
 
 // Single-precision FFT convolution against the reference's double convolution stored as
 // float32: within 2e-6 of the signal peak (measured values printed), lengths equal.
