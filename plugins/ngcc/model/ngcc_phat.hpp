@@ -37,6 +37,10 @@ struct NgccPhatConfig {
   /// the same function (circular 'same' padding of a length-L signal is a circular correlation
   /// of period L), ~1e-6 relative rounding difference, far cheaper. false = as the reference.
   bool fft_sinc_conv = true;
+  /// Without a graph (frozen NGCC, inference) the head convolves chunks of rows of at most this
+  /// many input values: ~80 MB of temporaries that the allocator reuses, instead of full-batch
+  /// copies (866 MB each in a wav2pos training step). Same result.
+  int64_t head_chunk_values = int64_t{20} << 20;
 };
 
 /// GCC-PHAT of the last axis: y1, y2 [..., L] -> [..., 2 max_tau + 1], n = 2L,
@@ -102,9 +106,13 @@ class NgccPhatImpl : public torch::nn::Module {
   torch::nn::Conv1d final_conv{nullptr};
 
  private:
+  // head() without a graph: convolutions in chunks of rows, BatchNorm and activations in place.
+  torch::Tensor head_no_grad(const torch::Tensor& cc);
+
   NgccPhatConfig config_;
-  std::vector<torch::nn::Sequential> blocks_;  // the mlp entries, typed
-  std::vector<torch::nn::Dropout> dropouts_;
+  std::vector<torch::nn::Conv1d> head_convs_;       // mlp.i.0
+  std::vector<torch::nn::BatchNorm1d> head_norms_;  // mlp.i.1
+  std::vector<torch::nn::Dropout> dropouts_;        // mlp.i.3: its p and mode drive fast_dropout
 };
 TORCH_MODULE(NgccPhat);
 

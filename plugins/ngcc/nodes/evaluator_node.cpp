@@ -19,6 +19,7 @@
 #include "ngcc/model/ngcc_phat.hpp"
 #include "ngcc/nodes/ngcc_nodes.hpp"
 #include "ngcc/nodes/ngcc_nodes_common.hpp"
+#include "torch_common/runtime.hpp"
 #include "torch_common/state_dict.hpp"
 #include "torch_common/weights_io.hpp"
 
@@ -107,7 +108,7 @@ class Evaluator final : public Node {
         prefix_(o.get_string("prefix")) {}
 
   void open(NodeContext& ctx) override {
-    torch::set_num_threads(threads_ > 0 ? threads_ : std::max(1, ctx.run().threads));
+    tc::prepare_torch_runtime(threads_, ctx.run().threads);
     std::string path = weights_;
     if (path.empty() && ctx.connected(kWeights) && !ctx.side(kWeights).empty()) {
       const Tensor& t = ctx.side(kWeights).back().get("checkpoint");

@@ -28,6 +28,7 @@
 #include "ngcc/nodes/ngcc_nodes_common.hpp"
 #include "torch_common/checkpoint.hpp"
 #include "torch_common/optim.hpp"
+#include "torch_common/runtime.hpp"
 #include "torch_common/state_dict.hpp"
 #include "torch_common/training_files.hpp"
 #include "torch_common/training_progress.hpp"
@@ -162,7 +163,7 @@ class Trainer final : public Node {
 
   void open(NodeContext& ctx) override {
     const RunInfo& run = ctx.run();
-    torch::set_num_threads(threads_ > 0 ? threads_ : std::max(1, run.threads));
+    tc::prepare_torch_runtime(threads_, run.threads);
     epochs_ = epochs_option_ > 0 ? epochs_option_ : run.epochs;
     progress_ = tc::TrainingProgress(epochs_);
     if (epochs_option_ > 0 && run.epochs > epochs_option_) {

@@ -173,3 +173,42 @@ TEST(NgccPhat, DropoutPIsSettable) {
 
 }  // namespace
 }  // namespace w2p::ngcc
+
+namespace w2p::ngcc {
+namespace {
+
+// Without a graph the head convolves in chunks of rows and normalises in place; it must give
+// the graph path's logits and BatchNorm running statistics, in train and in eval mode.
+TEST(NgccPhat, GradientFreeHeadEqualsTheGraphHead) {
+  auto config = small_config();
+  config.dropout = 0.0;
+  config.head_chunk_values = 128 * 51 * 64;  // 64 rows per chunk
+  for (const bool training : {true, false}) {
+    torch::manual_seed(4);
+    NgccPhat graph(config), no_graph(config);
+    torch::NoGradGuard init;
+    const auto source = graph->named_parameters();
+    for (auto& item : no_graph->named_parameters()) item.value().copy_(source[item.key()]);
+    graph->train(training);
+    no_graph->train(training);
+    // 200 rows of 128 x 41: several chunks and a partial one.
+    const auto cc = torch::randn({200, 128, 41}) * 0.1;
+    torch::Tensor expected;
+    {
+      torch::AutoGradMode with_grad(true);
+      expected = graph->head(cc.clone().requires_grad_()).detach();
+    }
+    const auto got = no_graph->head(cc);
+    EXPECT_TRUE(torch::allclose(got, expected, 1e-4, 1e-5)) << "training " << training;
+    const auto a = graph->named_buffers(), b = no_graph->named_buffers();
+    for (const auto& item : a) {
+      if (item.key().rfind("mlp.", 0) != 0) continue;
+      EXPECT_TRUE(torch::allclose(item.value().to(torch::kFloat64),
+                                  b[item.key()].to(torch::kFloat64), 1e-5, 1e-6))
+          << item.key() << " training " << training;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace w2p::ngcc

@@ -22,6 +22,7 @@
 #include "features/kernels/gcc_phat.hpp"
 #include "features/kernels/tdoa_peaks.hpp"
 #include "ngcc/model/ngcc_phat.hpp"
+#include "torch_common/runtime.hpp"
 #include "torch_common/state_dict.hpp"
 #include "torch_common/training_files.hpp"
 #include "torch_common/weights_io.hpp"
@@ -181,7 +182,7 @@ class Evaluator final : public Node {
   }
 
   void open(NodeContext& ctx) override {
-    torch::set_num_threads(threads_ > 0 ? threads_ : std::max(1, ctx.run().threads));
+    tc::prepare_torch_runtime(threads_, ctx.run().threads);
     normaliser_ = PositionNormaliser::from_side(ctx.side(kStats));
     const std::string path = side_path(ctx, kWeights, weights_);
     if (path.empty()) {

@@ -1,0 +1,71 @@
+#include "ngcc/model/dropout.hpp"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Parallel.h>
+#include <torch/nn/functional/dropout.h>
+
+#include <cmath>
+#include <cstdint>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+
+namespace w2p::ngcc {
+namespace {
+
+constexpr int64_t kBlock = 4096;  // elements per independent random stream
+
+inline uint64_t splitmix64(uint64_t& state) {
+  uint64_t z = (state += 0x9E3779B97F4A7C15ULL);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
+uint64_t draw_seed() {
+  auto gen = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  return at::check_generator<at::CPUGeneratorImpl>(gen)->random64();
+}
+
+// dst[i] = src[i] * (kept ? scale : 0) for n elements; stream of block b seeded by seed and b.
+void apply_mask(const float* src, float* dst, int64_t n, double p, uint64_t seed) {
+  const auto threshold = static_cast<uint32_t>(std::lround(p * 65536.0));
+  const auto scale = static_cast<float>(1.0 / (1.0 - p));
+  at::parallel_for(0, (n + kBlock - 1) / kBlock, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t block = begin; block < end; ++block) {
+      uint64_t state = seed ^ (static_cast<uint64_t>(block) * 0xD1B54A32D192ED03ULL);
+      const int64_t first = block * kBlock, last = std::min(n, first + kBlock);
+      for (int64_t i = first; i < last; i += 4) {
+        uint64_t bits = splitmix64(state);
+        for (int64_t j = i; j < std::min(last, i + 4); ++j, bits >>= 16) {
+          dst[j] = (bits & 0xFFFFu) >= threshold ? src[j] * scale : 0.0f;
+        }
+      }
+    }
+  });
+}
+
+}  // namespace
+
+torch::Tensor fast_dropout(const torch::Tensor& x, double p, bool training, bool in_place) {
+  if (!(p >= 0.0 && p <= 1.0)) {
+    throw std::invalid_argument("fast_dropout: p must lie in [0, 1], got " + std::to_string(p));
+  }
+  if (!training || p == 0.0) return x;
+  if (p == 1.0) return x * 0.0;
+  if (!x.is_cpu() || x.scalar_type() != torch::kFloat32) {
+    return torch::dropout(x, p, /*train=*/true);
+  }
+  const uint64_t seed = draw_seed();
+  if (!torch::GradMode::is_enabled() && in_place && x.is_contiguous()) {
+    apply_mask(x.data_ptr<float>(), x.data_ptr<float>(), x.numel(), p, seed);
+    return x;
+  }
+  // The mask as a tensor (ones through apply_mask), so autograd sees a plain product.
+  auto mask = torch::ones_like(x, torch::MemoryFormat::Contiguous);
+  apply_mask(mask.data_ptr<float>(), mask.data_ptr<float>(), mask.numel(), p, seed);
+  return x * mask;
+}
+
+}  // namespace w2p::ngcc
