@@ -13,6 +13,7 @@
 #include <string>
 
 #include "features/kernels/gcc_phat.hpp"
+#include "ngcc/model/conv1d.hpp"
 #include "ngcc/model/dropout.hpp"
 
 namespace w2p::ngcc {
@@ -162,7 +163,7 @@ torch::Tensor SincBackboneImpl::forward(const torch::Tensor& x, std::vector<torc
   y = leaky(norms_[0]->forward(y));
   if (trace) trace->push_back(y);
   for (size_t i = 0; i < convs_.size(); ++i) {
-    y = convs_[i]->forward(circular_pad(y, kBackboneKernels[i] / 2));
+    y = conv1d(circular_pad(y, kBackboneKernels[i] / 2), convs_[i]->weight, convs_[i]->bias);
     y = norms_[i + 1]->forward(y);
     // Layer 3 has LeakyReLU(1) in the reference: the identity.
     if (i + 1 < convs_.size()) y = leaky(y);
@@ -245,13 +246,14 @@ torch::Tensor NgccPhatImpl::head(const torch::Tensor& cc, std::vector<torch::Ten
   if (!torch::GradMode::is_enabled() && trace == nullptr) return head_no_grad(cc);
   auto y = cc;
   for (size_t i = 0; i < head_convs_.size(); ++i) {
-    y = head_convs_[i]->forward(zero_pad(y, kHeadKernels[i] / 2));
+    const auto& conv = head_convs_[i];
+    y = conv1d(zero_pad(y, kHeadKernels[i] / 2), conv->weight, conv->bias);
     y = leaky(head_norms_[i]->forward(y));
     const auto& drop = dropouts_[i];
     y = fast_dropout(y, drop->options.p(), drop->is_training(), /*in_place=*/true);
     if (trace) trace->push_back(y);
   }
-  y = final_conv->forward(zero_pad(y, kFinalKernel / 2));
+  y = conv1d(zero_pad(y, kFinalKernel / 2), final_conv->weight, final_conv->bias);
   return y.reshape({y.size(0), -1});
 }
 
