@@ -21,10 +21,10 @@
 #include <vector>
 
 #include "augment/kernels/colored_noise.hpp"
-#include "torch_common/checkpoint.hpp"
 #include "torch_common/optim.hpp"
 #include "torch_common/runtime.hpp"
 #include "torch_common/state_dict.hpp"
+#include "torch_common/trainer_checkpoints.hpp"
 #include "torch_common/training_files.hpp"
 #include "torch_common/training_progress.hpp"
 #include "torch_common/weights_io.hpp"
@@ -170,17 +170,11 @@ class Trainer final : public Node {
   void open(NodeContext& ctx) override {
     const RunInfo& run = ctx.run();
     tc::prepare_torch_runtime(threads_, run.threads);
-    epochs_ = epochs_option_ > 0 ? epochs_option_ : run.epochs;
+    epochs_ = tc::TrainerCheckpoints::resolve_epochs(epochs_option_, run.epochs);
     progress_ = tc::TrainingProgress(epochs_);
-    if (epochs_option_ > 0 && run.epochs > epochs_option_) {
-      throw Error(ErrorKind::kConfig, "option 'epochs': " + std::to_string(epochs_option_) +
-                                          " is fewer than the " + std::to_string(run.epochs) +
-                                          " epochs of the input stream")
-          .note("expected epochs >= the stream's epochs (0 = take the stream's)");
-    }
     normaliser_ = PositionNormaliser::from_side(ctx.side(kStats));
     fs::create_directories(run.run_dir);
-    files_ = std::make_unique<tc::TrainingFiles>(run.run_dir, prefix_);
+    checkpoints_ = std::make_unique<tc::TrainerCheckpoints>(run.run_dir, prefix_);
 
     torch::manual_seed(run.seed);  // deterministic initialisation
     model_ = Wav2Pos(config_);
@@ -209,31 +203,13 @@ class Trainer final : public Node {
           static_cast<int>(config_.fs), augment::ShapingAxis::kReferenceLinspace);
     if (ctx.connected(kVal)) val_ = ctx.side(kVal);
 
-    if (run.resume) {
-      const auto [epoch, path] = files_->last_checkpoint();
-      if (epoch > 0) {
-        try {
-          const tc::CheckpointMeta meta = tc::load_checkpoint(path, *model_, optimizer_.get());
-          start_epoch_ = meta.epoch;
-        } catch (const std::exception& e) {
-          throw Error(ErrorKind::kIo, "cannot resume from checkpoint '" + path + "': " + e.what())
-              .note("expected a checkpoint of this node's architecture; remove it to start afresh");
-        }
-        last_checkpoint_ = path;
-        ctx.info("resuming after epoch " + std::to_string(start_epoch_) + " from " + path);
-      } else {
-        ctx.info("--resume: no checkpoint in " + run.run_dir + ", starting at epoch 0");
-      }
-    }
-    const auto kept = files_->open_log(
+    start_epoch_ = checkpoints_->resume(
+        ctx, run.resume, *model_, optimizer_.get(),
+        "expected a checkpoint of this node's architecture; remove it to start afresh");
+    last_loss_ = checkpoints_->open_log(
         "epoch,loss,audio_loss,location_loss,lr,steps,ms_per_step,val_loss,val_mae_cm,"
         "val_accuracy",
         start_epoch_);
-    if (!kept.empty()) {
-      const std::string& line = kept.back();
-      const auto comma = line.find(',');
-      last_loss_ = std::stod(line.substr(comma + 1, line.find(',', comma + 1) - comma - 1));
-    }
   }
 
   Flow process(NodeContext& ctx) override {
@@ -290,8 +266,7 @@ class Trainer final : public Node {
     if (!std::isfinite(loss)) {
       throw Error(ErrorKind::kData, "non-finite loss " + std::to_string(loss) + " at epoch " +
                                         std::to_string(epoch) + ", " + describe_item(ctx, &item))
-          .note(last_checkpoint_.empty() ? std::string("no checkpoint written yet")
-                                         : "last good checkpoint: " + last_checkpoint_);
+          .note(checkpoints_->last_good_note());
     }
     optimizer_->zero_grad();
     losses.total.backward();
@@ -312,7 +287,7 @@ class Trainer final : public Node {
 
   void finish(NodeContext& ctx) override {
     if (current_epoch_ >= 0) end_epoch(ctx);
-    const std::string weights = files_->weights_path();
+    const std::string weights = checkpoints_->files().weights_path();
     try {
       tc::write_torch_state_dict(weights, tc::state_dict(*model_));
     } catch (const std::exception& e) {
@@ -320,8 +295,8 @@ class Trainer final : public Node {
     }
     ctx.info("weights: " + weights);
     ctx.emit(kCheckpoint, Item{{"checkpoint", Tensor::scalar(weights)},
-                               {"last_checkpoint", Tensor::scalar(last_checkpoint_)},
-                               {"log", Tensor::scalar(files_->log_path())},
+                               {"last_checkpoint", Tensor::scalar(checkpoints_->last_checkpoint())},
+                               {"log", Tensor::scalar(checkpoints_->files().log_path())},
                                {"epochs", Tensor::scalar<std::int64_t>(finished_epochs())},
                                {"loss", Tensor::scalar(last_loss_)}});
   }
@@ -354,28 +329,13 @@ class Trainer final : public Node {
       val_text = " val loss " + tc::format_number(v.loss) + " source MAE " +
                  tc::format_number(v.mae_cm) + " cm acc " + tc::format_number(v.accuracy);
     }
-    tc::CheckpointMeta meta;
-    meta.epoch = finished;
-    meta.scheduler_state = {static_cast<double>(finished), lr};
-    meta.torch_rng_state = tc::capture_torch_rng_state();
-    const std::string path = files_->checkpoint_path(finished);
-    try {
-      tc::save_checkpoint(path, *model_, optimizer_.get(), meta);
-    } catch (const std::exception& e) {
-      throw Error(ErrorKind::kIo, std::string("cannot write checkpoint: ") + e.what())
-          .note(last_checkpoint_.empty() ? std::string("no earlier checkpoint")
-                                         : "last good checkpoint: " + last_checkpoint_);
-    }
-    last_checkpoint_ = path;
+    checkpoints_->save(finished, *model_, optimizer_.get(), lr);
     const double ms = steps_ > 0 ? 1e3 * step_seconds_ / static_cast<double>(steps_) : 0.0;
-    try {
-      files_->append_log(std::to_string(finished) + "," + tc::format_number(last_loss_) + "," +
-                         tc::format_number(audio_sum_ / n) + "," +
-                         tc::format_number(location_sum_ / n) + "," + tc::format_number(lr) + "," +
-                         std::to_string(steps_) + "," + tc::format_number(ms) + "," + val_cols);
-    } catch (const std::exception& e) {
-      throw Error(ErrorKind::kIo, e.what());
-    }
+    checkpoints_->append_log(std::to_string(finished) + "," + tc::format_number(last_loss_) + "," +
+                             tc::format_number(audio_sum_ / n) + "," +
+                             tc::format_number(location_sum_ / n) + "," + tc::format_number(lr) +
+                             "," + std::to_string(steps_) + "," + tc::format_number(ms) + "," +
+                             val_cols);
     ctx.info("epoch " + std::to_string(finished) + "/" + std::to_string(epochs_) + " loss " +
              tc::format_number(last_loss_) + " lr " + tc::format_number(lr) + val_text + " (" +
              tc::format_number(ms) + " ms/step)");
@@ -442,7 +402,7 @@ class Trainer final : public Node {
 
   int64_t epochs_ = 0;
   PositionNormaliser normaliser_;
-  std::unique_ptr<tc::TrainingFiles> files_;
+  std::unique_ptr<tc::TrainerCheckpoints> checkpoints_;
   tc::TrainingProgress progress_;
   Wav2Pos model_{nullptr};
   std::unique_ptr<torch::optim::AdamW> optimizer_;
@@ -453,7 +413,6 @@ class Trainer final : public Node {
   int64_t current_epoch_ = -1;  // epoch being trained, -1 before the first batch
   double loss_sum_ = 0, audio_sum_ = 0, location_sum_ = 0, step_seconds_ = 0, last_loss_ = 0;
   int64_t examples_ = 0, steps_ = 0;
-  std::string last_checkpoint_;
 };
 
 }  // namespace
