@@ -82,9 +82,12 @@ class CachingCpuAllocator final : public c10::Allocator {
     if (n + kHeader >= kLargeBlock) {
       cached_size = (n + kHeader + kHugePage - 1) / kHugePage * kHugePage;
       {
+        // Best fit up to 1.5x the size: shapes vary a little between steps (the number of
+        // kept channels is random), and a near miss would mean clearing fresh pages again.
         std::lock_guard<std::mutex> lock(mutex_);
-        const auto it = free_.find(cached_size);
-        if (it != free_.end()) {
+        const auto it = free_.lower_bound(cached_size);
+        if (it != free_.end() && it->first <= cached_size + cached_size / 2) {
+          cached_size = it->first;
           block = it->second;
           free_.erase(it);
           stats_.cached_bytes -= cached_size;

@@ -17,7 +17,8 @@ struct CpuAllocatorStats {
 
 /// Makes the caching allocator LibTorch's CPU allocator for the rest of the process (idempotent;
 /// does nothing when another non-default allocator is installed). Blocks of 4 MB and more are
-/// rounded up to 2 MB and cached by size, up to W2P_TORCH_CACHE_MB megabytes (default: a quarter
+/// rounded up to 2 MB and cached by size (a request takes the smallest cached block of up to
+/// 1.5x its size), up to W2P_TORCH_CACHE_MB megabytes (default: a quarter
 /// of the physical memory, at most 8 GB; 0 keeps LibTorch's default allocator); smaller ones go
 /// straight to the C library. The library holding the allocator stays loaded until exit, since
 /// tensors may outlive the plugin that installed it. Returns true if this call installed it.

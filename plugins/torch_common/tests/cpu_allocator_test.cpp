@@ -29,6 +29,21 @@ TEST(CachingCpuAllocator, ReusesFreedLargeBlocksAndKeepsTensorsCorrect) {
   EXPECT_EQ(after.reused, before.reused + 1);
   EXPECT_EQ(after.fresh, before.fresh + 1);
 
+  // A somewhat smaller request takes a cached larger block; a much smaller one does not.
+  const void* larger = nullptr;
+  {
+    auto big = torch::empty({3 * 1024 * 1024});  // 12 MB
+    larger = big.data_ptr();
+  }
+  {
+    auto smaller = torch::empty({2 * 1024 * 1024 + 512 * 1024});  // 10 MB
+    EXPECT_EQ(smaller.data_ptr(), larger);
+  }
+  {
+    auto much_smaller = torch::empty({1024 * 1024 + 256 * 1024});  // 5 MB
+    EXPECT_NE(much_smaller.data_ptr(), larger);
+  }
+
   // Small tensors and empty ones go through the same allocator.
   auto small = torch::arange(10);
   EXPECT_EQ(small.sum().item<int64_t>(), 45);
