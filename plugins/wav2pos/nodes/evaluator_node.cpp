@@ -111,16 +111,10 @@ class Evaluator final : public Node {
       throw Error(ErrorKind::kConfig, "option 'setups' is empty")
           .note("expected e.g. [1a, 1b, 2a]");
     }
-    const std::string a = o.get_string("audio_field");
-    const std::string s = o.get_string("source_field");
-    const std::string m = o.get_string("mic_field");
-    const Schema batch{{{a, spec(DType::kF32, {"B", "K", "L"}), "signals, channel 0 = source"},
-                        {s, spec(DType::kF64, {"B", 3}), "source position, metres"},
-                        {m, spec(DType::kF64, {"B", "M", 3}), "microphone positions, metres"},
-                        {"mic_offset", spec(DType::kI64, {"B"}), "microphone crop offset"}}};
+    const Schema batch =
+        scene_batch_schema(o, {"mic_offset", spec(DType::kI64, {"B"}), "microphone crop offset"});
     const Schema weights{{{"checkpoint", spec(DType::kStr), "state_dict path"}}};
-    const Schema stats{{{"mean", spec(DType::kF64, {3}), "training sources' mean, metres"},
-                        {"std", spec(DType::kF64, {3}), "training sources' std, metres"}}};
+    const Schema stats = position_stats_schema();
     const Schema predictions{{
         {"setup", spec(DType::kStr), "evaluation setup"},
         {"index", spec(DType::kI64), "position of the test item in the stream"},

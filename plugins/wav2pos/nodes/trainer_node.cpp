@@ -112,15 +112,12 @@ class Trainer final : public Node {
     const std::string a = o.get_string("audio_field");
     const std::string s = o.get_string("source_field");
     const std::string m = o.get_string("mic_field");
-    const Schema batch{{{a, spec(DType::kF32, {"B", "K", "L"}), "signals, channel 0 = source"},
-                        {s, spec(DType::kF64, {"B", 3}), "source position, metres"},
-                        {m, spec(DType::kF64, {"B", "M", 3}), "microphone positions, metres"},
-                        {"ids_keep", spec(DType::kI64, {"B", "?"}), "kept tokens"}}};
+    const Schema batch =
+        scene_batch_schema(o, {"ids_keep", spec(DType::kI64, {"B", "?"}), "kept tokens"});
     const Schema val{{{a, spec(DType::kF32, {"K", "L"}), "signals"},
                       {s, spec(DType::kF64, {3}), "source position, metres"},
                       {m, spec(DType::kF64, {"M", 3}), "microphone positions, metres"}}};
-    const Schema stats{{{"mean", spec(DType::kF64, {3}), "training sources' mean, metres"},
-                        {"std", spec(DType::kF64, {3}), "training sources' std, metres"}}};
+    const Schema stats = position_stats_schema();
     const Schema ngcc{{{"checkpoint", spec(DType::kStr), "NGCC-PHAT state_dict path"}}};
     const Schema out{{
         {"checkpoint", spec(DType::kStr), "path of the final weights (torch.save state_dict)"},

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "ngcc/nodes/ngcc_nodes_common.hpp"
@@ -57,6 +58,24 @@ inline std::vector<OptionSpec> model_options() {
       OptionSpec::string("source_field", "source_pos").describe("f64 [B, 3] metres"),
       OptionSpec::string("mic_field", "mic_pos").describe("f64 [B, K-1, 3] metres"),
   };
+}
+
+/// The batched scene fields the trainer and the evaluator read (names from the *_field
+/// options): audio [B, K, L], source [B, 3], microphones [B, M, 3]; `extra` appended.
+inline Schema scene_batch_schema(const Options& o, FieldSpec extra) {
+  return Schema{
+      {{o.get_string("audio_field"), spec(DType::kF32, {"B", "K", "L"}),
+        "signals, channel 0 = source"},
+       {o.get_string("source_field"), spec(DType::kF64, {"B", 3}), "source position, metres"},
+       {o.get_string("mic_field"), spec(DType::kF64, {"B", "M", 3}),
+        "microphone positions, metres"},
+       std::move(extra)}};
+}
+
+/// roomsim.position_stats' output: the position normaliser's statistics.
+inline Schema position_stats_schema() {
+  return Schema{{{"mean", spec(DType::kF64, {3}), "training sources' mean, metres"},
+                 {"std", spec(DType::kF64, {3}), "training sources' std, metres"}}};
 }
 
 inline Wav2PosConfig model_config(const Options& o) {
