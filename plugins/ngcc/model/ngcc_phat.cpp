@@ -67,13 +67,7 @@ torch::Tensor pair_gcc_phat_no_grad(const torch::Tensor& y, int64_t max_tau, dou
   const auto p = static_cast<int64_t>(pairs.size());
   auto out = torch::empty({b, p, 2, c, t}, y.options());
   if (!y.is_cpu() || y.scalar_type() != torch::kFloat32) {
-    std::vector<int64_t> first, second;
-    for (const auto& pair : pairs) {
-      first.push_back(pair.a);
-      second.push_back(pair.b);
-    }
-    const auto opts = torch::TensorOptions().dtype(torch::kInt64).device(y.device());
-    const auto ia = torch::tensor(first, opts), ib = torch::tensor(second, opts);
+    const auto [ia, ib] = channel_pair_indices(k, y.device());
     for (int64_t i = 0; i < b; ++i) {
       const auto spec = at::fft_rfft(y[i], 2 * length);  // [K, C, F]
       const auto cc = phat_correlation(spec.index_select(0, ia), spec.index_select(0, ib),
@@ -106,6 +100,17 @@ torch::Tensor pair_gcc_phat_no_grad(const torch::Tensor& y, int64_t max_tau, dou
 }
 
 }  // namespace
+
+std::pair<torch::Tensor, torch::Tensor> channel_pair_indices(int64_t channels,
+                                                             const torch::Device& device) {
+  std::vector<int64_t> first, second;
+  for (const auto& pair : features::all_channel_pairs(static_cast<int>(channels))) {
+    first.push_back(pair.a);
+    second.push_back(pair.b);
+  }
+  const auto opts = torch::TensorOptions().dtype(torch::kInt64).device(device);
+  return {torch::tensor(first, opts), torch::tensor(second, opts)};
+}
 
 torch::Tensor gcc_phat(const torch::Tensor& y1, const torch::Tensor& y2, int64_t max_tau,
                        double eps) {
@@ -243,30 +248,27 @@ void batch_norm_in_place(torch::nn::BatchNorm1d& bn, torch::Tensor& x) {
 }  // namespace
 
 torch::Tensor NgccPhatImpl::head(const torch::Tensor& cc, std::vector<torch::Tensor>* trace) {
-  if (!torch::GradMode::is_enabled() && trace == nullptr) return head_no_grad(cc);
+  // Without a graph (and without a trace, which keeps the module path for parity checks) the
+  // convolutions run in chunks of rows and BatchNorm works in place.
+  const bool no_graph = !torch::GradMode::is_enabled() && trace == nullptr;
+  const auto convolve = [&](torch::nn::Conv1d& conv, const torch::Tensor& x, int64_t kernel) {
+    return no_graph ? chunked_conv(conv, x, kernel / 2, config_.head_chunk_values)
+                    : conv1d(zero_pad(x, kernel / 2), conv->weight, conv->bias);
+  };
   auto y = cc;
   for (size_t i = 0; i < head_convs_.size(); ++i) {
-    const auto& conv = head_convs_[i];
-    y = conv1d(zero_pad(y, kHeadKernels[i] / 2), conv->weight, conv->bias);
-    y = leaky(head_norms_[i]->forward(y));
+    y = convolve(head_convs_[i], y, kHeadKernels[i]);
+    if (no_graph) {
+      batch_norm_in_place(head_norms_[i], y);
+    } else {
+      y = head_norms_[i]->forward(y);
+    }
+    y = leaky(y);
     const auto& drop = dropouts_[i];
     y = fast_dropout(y, drop->options.p(), drop->is_training(), /*in_place=*/true);
     if (trace) trace->push_back(y);
   }
-  y = conv1d(zero_pad(y, kFinalKernel / 2), final_conv->weight, final_conv->bias);
-  return y.reshape({y.size(0), -1});
-}
-
-torch::Tensor NgccPhatImpl::head_no_grad(const torch::Tensor& cc) {
-  auto y = cc;
-  for (size_t i = 0; i < head_convs_.size(); ++i) {
-    y = chunked_conv(head_convs_[i], y, kHeadKernels[i] / 2, config_.head_chunk_values);
-    batch_norm_in_place(head_norms_[i], y);
-    y = leaky(y);
-    const auto& drop = dropouts_[i];
-    y = fast_dropout(y, drop->options.p(), drop->is_training(), /*in_place=*/true);
-  }
-  y = chunked_conv(final_conv, y, kFinalKernel / 2, config_.head_chunk_values);
+  y = convolve(final_conv, y, kFinalKernel);
   return y.reshape({y.size(0), -1});
 }
 
@@ -303,15 +305,7 @@ torch::Tensor MaskedNgccPhatImpl::pair_features(const torch::Tensor& audio) {
   const int64_t t = 2 * cfg.max_tau + 1;
   torch::Tensor both;  // [B, P, 2, C, T]: (a, b) then (b, a), the lag-reversed (a, b)
   if (torch::GradMode::is_enabled()) {
-    std::vector<int64_t> first, second;
-    for (int64_t i = 0; i < k; ++i) {
-      for (int64_t j = i + 1; j < k; ++j) {
-        first.push_back(i);
-        second.push_back(j);
-      }
-    }
-    const auto opts = torch::TensorOptions().dtype(torch::kInt64).device(audio.device());
-    const auto ia = torch::tensor(first, opts), ib = torch::tensor(second, opts);
+    const auto [ia, ib] = channel_pair_indices(k, audio.device());
     const int64_t n = 2 * length;
     const auto spec = at::fft_rfft(y, n).view({b, k, c, -1});  // one FFT per channel
     const auto cc = phat_correlation(spec.index_select(1, ia), spec.index_select(1, ib), n,

@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <random>
+#include <utility>
 #include <vector>
 
 #include "ngcc/model/sinc_conv.hpp"
@@ -42,6 +43,11 @@ struct NgccPhatConfig {
   /// copies (866 MB each in a wav2pos training step). Same result.
   int64_t head_chunk_values = int64_t{20} << 20;
 };
+
+/// Index tensors (first, second) of every channel pair a < b among `channels`, ascending (the
+/// order of pair_features and features::all_channel_pairs), int64 on `device`.
+std::pair<torch::Tensor, torch::Tensor> channel_pair_indices(int64_t channels,
+                                                             const torch::Device& device);
 
 /// GCC-PHAT of the last axis: y1, y2 [..., L] -> [..., 2 max_tau + 1], n = 2L,
 /// cc = irfft(G / (|G| + eps), n) with G = rfft(y1, n) conj(rfft(y2, n)); index i = lag i - max_tau
@@ -106,9 +112,6 @@ class NgccPhatImpl : public torch::nn::Module {
   torch::nn::Conv1d final_conv{nullptr};
 
  private:
-  // head() without a graph: convolutions in chunks of rows, BatchNorm and activations in place.
-  torch::Tensor head_no_grad(const torch::Tensor& cc);
-
   NgccPhatConfig config_;
   std::vector<torch::nn::Conv1d> head_convs_;       // mlp.i.0
   std::vector<torch::nn::BatchNorm1d> head_norms_;  // mlp.i.1

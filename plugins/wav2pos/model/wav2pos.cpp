@@ -270,17 +270,9 @@ torch::Tensor gcc_phat_pair_features(const torch::Tensor& audio, const TokenLayo
   torch::NoGradGuard no_grad;
   const torch::Tensor kept =
       audio.gather(1, layout.ids_keep_audio.unsqueeze(-1).expand({-1, -1, audio.size(2)}));
-  const int64_t ka = kept.size(1);
-  std::vector<int64_t> first, second;
-  for (int64_t i = 0; i < ka; ++i) {
-    for (int64_t j = i + 1; j < ka; ++j) {
-      first.push_back(i);
-      second.push_back(j);
-    }
-  }
-  const auto opts = torch::TensorOptions().dtype(torch::kInt64).device(audio.device());
-  const auto cc = ngcc::gcc_phat(kept.index_select(1, torch::tensor(first, opts)),
-                                 kept.index_select(1, torch::tensor(second, opts)), max_tau);
+  const auto [first, second] = ngcc::channel_pair_indices(kept.size(1), audio.device());
+  const auto cc =
+      ngcc::gcc_phat(kept.index_select(1, first), kept.index_select(1, second), max_tau);
   return torch::stack({cc, cc.flip(-1)}, 2).reshape({audio.size(0), -1, cc.size(-1)});
 }
 
