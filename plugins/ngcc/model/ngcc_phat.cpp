@@ -15,6 +15,7 @@
 #include "features/kernels/gcc_phat.hpp"
 #include "ngcc/model/conv1d.hpp"
 #include "ngcc/model/dropout.hpp"
+#include "ngcc/model/spectral_conv.hpp"
 
 namespace w2p::ngcc {
 namespace F = torch::nn::functional;
@@ -168,7 +169,10 @@ torch::Tensor SincBackboneImpl::forward(const torch::Tensor& x, std::vector<torc
   y = leaky(norms_[0]->forward(y));
   if (trace) trace->push_back(y);
   for (size_t i = 0; i < convs_.size(); ++i) {
-    y = conv1d(circular_pad(y, kBackboneKernels[i] / 2), convs_[i]->weight, convs_[i]->bias);
+    const auto& conv = convs_[i];
+    y = config_.fft_conv
+            ? spectral_conv1d(y, conv->weight, conv->bias, ConvPadding::kCircular)
+            : conv1d(circular_pad(y, kBackboneKernels[i] / 2), conv->weight, conv->bias);
     y = norms_[i + 1]->forward(y);
     // Layer 3 has LeakyReLU(1) in the reference: the identity.
     if (i + 1 < convs_.size()) y = leaky(y);
@@ -209,16 +213,31 @@ torch::Tensor NgccPhatImpl::gcc(const torch::Tensor& y1, const torch::Tensor& y2
 
 namespace {
 
-// conv(zero_pad(x)) in chunks of rows of at most `chunk_values` padded input values, into one
-// output tensor.
-torch::Tensor chunked_conv(torch::nn::Conv1d& conv, const torch::Tensor& x, int64_t pad,
+// 'same' zero-padded convolution: spectral (fft) or conv(zero_pad(x)), as the reference writes it
+// (LibTorch's CPU convolution runs ~1.5x slower with its own padding). Differentiable.
+torch::Tensor head_conv(const torch::nn::Conv1d& conv, const torch::Tensor& x, bool fft) {
+  const int64_t kernel = conv->weight.size(2);
+  return fft ? spectral_conv1d(x, conv->weight, conv->bias, ConvPadding::kZeros)
+             : conv1d(zero_pad(x, kernel / 2), conv->weight, conv->bias);
+}
+
+// head_conv without a graph in chunks of rows of at most `chunk_values` input values, into one
+// output tensor (the spectral form writes each chunk in place).
+torch::Tensor chunked_conv(const torch::nn::Conv1d& conv, const torch::Tensor& x, bool fft,
                            int64_t chunk_values) {
-  const int64_t n = x.size(0), t = x.size(2);
-  const int64_t chunk = std::max<int64_t>(1, chunk_values / (x.size(1) * (t + 2 * pad)));
-  auto out = torch::empty({n, conv->options.out_channels(), t}, x.options());
+  const int64_t n = x.size(0);
+  const int64_t chunk = std::max<int64_t>(1, chunk_values / (x.size(1) * x.size(2)));
+  if (chunk >= n) return head_conv(conv, x, fft);
+  auto out = torch::empty({n, conv->options.out_channels(), x.size(2)}, x.options());
   for (int64_t first = 0; first < n; first += chunk) {
     const int64_t rows = std::min(chunk, n - first);
-    out.narrow(0, first, rows).copy_(conv->forward(zero_pad(x.narrow(0, first, rows), pad)));
+    const auto part = x.narrow(0, first, rows);
+    auto dst = out.narrow(0, first, rows);
+    if (fft) {
+      spectral_conv1d(part, conv->weight, conv->bias, ConvPadding::kZeros, dst);
+    } else {
+      dst.copy_(head_conv(conv, part, false));
+    }
   }
   return out;
 }
@@ -251,13 +270,13 @@ torch::Tensor NgccPhatImpl::head(const torch::Tensor& cc, std::vector<torch::Ten
   // Without a graph (and without a trace, which keeps the module path for parity checks) the
   // convolutions run in chunks of rows and BatchNorm works in place.
   const bool no_graph = !torch::GradMode::is_enabled() && trace == nullptr;
-  const auto convolve = [&](torch::nn::Conv1d& conv, const torch::Tensor& x, int64_t kernel) {
-    return no_graph ? chunked_conv(conv, x, kernel / 2, config_.head_chunk_values)
-                    : conv1d(zero_pad(x, kernel / 2), conv->weight, conv->bias);
+  const auto convolve = [&](const torch::nn::Conv1d& conv, const torch::Tensor& x, bool fft) {
+    return no_graph ? chunked_conv(conv, x, fft, config_.head_chunk_values)
+                    : head_conv(conv, x, fft);
   };
   auto y = cc;
   for (size_t i = 0; i < head_convs_.size(); ++i) {
-    y = convolve(head_convs_[i], y, kHeadKernels[i]);
+    y = convolve(head_convs_[i], y, config_.fft_conv);
     if (no_graph) {
       batch_norm_in_place(head_norms_[i], y);
     } else {
@@ -268,7 +287,7 @@ torch::Tensor NgccPhatImpl::head(const torch::Tensor& cc, std::vector<torch::Ten
     y = fast_dropout(y, drop->options.p(), drop->is_training(), /*in_place=*/true);
     if (trace) trace->push_back(y);
   }
-  y = convolve(final_conv, y, kFinalKernel);
+  y = convolve(final_conv, y, /*fft=*/false);  // 128 -> 1, 5 taps: direct is cheaper
   return y.reshape({y.size(0), -1});
 }
 

@@ -38,6 +38,10 @@ struct NgccPhatConfig {
   /// the same function (circular 'same' padding of a length-L signal is a circular correlation
   /// of period L), ~1e-6 relative rounding difference, far cheaper. false = as the reference.
   bool fft_sinc_conv = true;
+  /// Compute the 128->128 convolutions of the backbone (circular padding) and of the head (zero
+  /// padding) as spectral products (spectral_conv.hpp): the same function to ~1e-6 relative,
+  /// 3.5-7x fewer operations. false = direct convolutions, the reference's arithmetic.
+  bool fft_conv = true;
   /// Without a graph (frozen NGCC, inference) the head convolves chunks of rows of at most this
   /// many input values: ~80 MB of temporaries that the allocator reuses, instead of full-batch
   /// copies (866 MB each in a wav2pos training step). Same result.

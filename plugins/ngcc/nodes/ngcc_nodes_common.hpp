@@ -33,6 +33,9 @@ inline std::vector<OptionSpec> model_options() {
       OptionSpec::number("dropout", 0.5).range(0, 1).describe("p of the head's Dropout layers"),
       OptionSpec::boolean("fft_sinc_conv", true)
           .describe("SincConv as an FFT product (same function, faster); false = direct"),
+      OptionSpec::boolean("fft_conv", true)
+          .describe("128->128 convolutions as FFT products (same function, faster); false = "
+                    "direct"),
   };
 }
 
@@ -59,6 +62,7 @@ inline NgccPhatConfig model_config(const Options& o) {
   c.fs = o.get_int("sample_rate");
   c.dropout = o.get_float("dropout");
   c.fft_sinc_conv = o.get_bool("fft_sinc_conv");
+  c.fft_conv = o.get_bool("fft_conv");
   return c;
 }
 

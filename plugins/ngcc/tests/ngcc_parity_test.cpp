@@ -21,7 +21,7 @@ namespace {
 
 using w2p::test::report_deviation;
 
-// float32 pieces computed as the reference computes them; the FFT SincConv (the default) gets a
+// float32 pieces computed as the reference computes them; the FFT convolutions (the default) get a
 // looser bound for the pieces behind it (different but equally exact arithmetic).
 constexpr double kTol = 1e-5;
 constexpr double kTolFft = 5e-5;
@@ -29,7 +29,7 @@ constexpr double kZeroGrad = 1e-4;  // |gradient| of parameters whose exact grad
 // Gradients: the PHAT weighting G / (|G| + eps) makes the backward ill-conditioned for the
 // parameters BELOW the GCC (backbone): perturbing the input by 1e-6 relative changes their
 // gradients by 7-12 % (measured with the reference-exact path). So they are compared only where
-// our forward is bit-identical to the reference's (direct SincConv); with the FFT SincConv
+// our forward is bit-identical to the reference's (direct convolutions); with the FFT ones
 // (forward ~1.5e-6 off) only the head's gradients are, and the FFT backward itself is checked
 // against the direct one without the GCC in ngcc_phat_test.
 constexpr double kGradTol = 5e-4;  // measured 1.8e-4 (head BatchNorm biases; 1 thread)
@@ -49,6 +49,7 @@ class NgccParity : public ::testing::TestWithParam<bool> {
   MaskedNgccPhat model() const {
     NgccPhatConfig config;
     config.fft_sinc_conv = fft();
+    config.fft_conv = fft();
     return test::load_reference_model(config);
   }
   static torch::Tensor read(const std::string& name) {
@@ -308,7 +309,7 @@ TEST(NgccPhatParity, PairFeaturesMatchWav2posTimeDelayFeatures) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(SincConvForm, NgccParity, ::testing::Values(false, true),
+INSTANTIATE_TEST_SUITE_P(ConvolutionForm, NgccParity, ::testing::Values(false, true),
                          [](const ::testing::TestParamInfo<bool>& form) {
                            return form.param ? "Fft" : "Direct";
                          });

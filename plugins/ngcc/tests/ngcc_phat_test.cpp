@@ -71,14 +71,16 @@ TEST(NgccPhat, ModuleShapes) {
   EXPECT_EQ(out.pred_tdoa.sizes(), (Shape{2}));
 }
 
-// The FFT form of the circular SincConv computes the same function as the reference's padded
-// direct convolution.
-TEST(NgccPhat, FftSincConvEqualsTheDirectCircularConvolution) {
+// The FFT forms of the circular convolutions (SincConv, 128->128 layers) compute the same
+// function as the reference's padded direct convolutions.
+TEST(NgccPhat, FftBackboneEqualsTheDirectCircularConvolutions) {
   auto config = small_config();
   config.fft_sinc_conv = false;
+  config.fft_conv = false;
   torch::manual_seed(1);
   SincBackbone direct(config);
   config.fft_sinc_conv = true;
+  config.fft_conv = true;
   SincBackbone fft(config);
   torch_common::load_state_dict(*fft, torch_common::to_map(torch_common::state_dict(*direct)));
   direct->eval();
@@ -112,6 +114,38 @@ TEST(NgccPhat, FftSincConvEqualsTheDirectCircularConvolution) {
 
 // Pair features (the wav2pos time-delay input): in eval mode, pair (a, b) equals the NGCC-PHAT
 // logits of (x_a, x_b), and the next row those of (x_b, x_a).
+// The head's zero-padded convolutions as spectral products: the same logits and parameter
+// gradients as the direct form (train mode, dropout off; BatchNorm on batch statistics).
+TEST(NgccPhat, FftHeadEqualsTheDirectHead) {
+  auto config = small_config();
+  config.fft_conv = false;
+  torch::manual_seed(2);
+  NgccPhat direct(config);
+  config.fft_conv = true;
+  NgccPhat fft(config);
+  torch_common::load_state_dict(*fft, torch_common::to_map(torch_common::state_dict(*direct)));
+  for (auto* m : {&direct, &fft}) {
+    (*m)->train();
+    (*m)->set_dropout(0.0);
+  }
+  const auto cc = torch::randn({6, 128, 2 * config.max_tau + 1});
+  const auto weights = torch::randn({6, 2 * config.max_tau + 1});
+  const auto a = direct->head(cc), b = fft->head(cc);
+  EXPECT_LE(report_deviation("head logits FFT vs direct", b, a).rel, 1e-5);
+  (a * weights).sum().backward();
+  (b * weights).sum().backward();
+  const auto ga = direct->named_parameters(), gb = fft->named_parameters();
+  for (const auto& item : ga) {
+    if (item.key().rfind("backbone.", 0) == 0) continue;
+    if (item.key().find(".0.bias") != std::string::npos) continue;  // before BN: exact 0
+    EXPECT_LE(report_deviation("head grad FFT vs direct " + item.key(), gb[item.key()].grad(),
+                               item.value().grad())
+                  .rel,
+              1e-4)
+        << item.key();
+  }
+}
+
 TEST(NgccPhat, PairFeaturesAreTheLogitsOfEveryOrderedPair) {
   torch::manual_seed(2);
   MaskedNgccPhat model(small_config());

@@ -193,6 +193,7 @@ Wav2PosImpl::Wav2PosImpl(const Wav2PosConfig& config) : config_(config) {
   ngcc_config.num_channels = c.ngcc_num_channels;
   ngcc_config.dropout = c.ngcc_dropout;
   ngcc_config.fft_sinc_conv = c.ngcc_fft_sinc_conv;
+  ngcc_config.fft_conv = c.ngcc_fft_conv;
   ngcc = register_module("ngcc", ngcc::MaskedNgccPhat(ngcc_config));
 
   patch_embed = register_module("patch_embed", PatchEmbed(c.patch_size, e, d));

@@ -73,6 +73,8 @@ struct Wav2PosConfig {
   /// The NGCC's SincConv as an FFT product (see ngcc::NgccPhatConfig::fft_sinc_conv): the same
   /// function to ~1e-6 relative, far cheaper; false = the reference's direct convolution.
   bool ngcc_fft_sinc_conv = true;
+  /// The NGCC's 128->128 convolutions as FFT products (ngcc::NgccPhatConfig::fft_conv).
+  bool ngcc_fft_conv = true;
 };
 
 /// timm `Attention`: multi-head self-attention with a fused qkv projection (with bias).

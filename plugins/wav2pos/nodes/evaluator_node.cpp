@@ -196,6 +196,7 @@ class Evaluator final : public Node {
       c.sinc_kernel = config_.ngcc_sinc_kernel;
       c.fs = config_.fs;
       c.fft_sinc_conv = config_.ngcc_fft_sinc_conv;
+      c.fft_conv = config_.ngcc_fft_conv;
       ngcc_ = ngcc::MaskedNgccPhat(c);
       try {
         tc::load_state_dict(*ngcc_, tc::to_map(tc::read_torch_state_dict(ngcc)), true);

@@ -48,6 +48,9 @@ inline std::vector<OptionSpec> model_options() {
               "dropout in training); false keeps it in eval mode"),
       OptionSpec::boolean("fft_sinc_conv", true)
           .describe("NGCC SincConv as an FFT product (same function, faster); false = direct"),
+      OptionSpec::boolean("fft_conv", true)
+          .describe("NGCC 128->128 convolutions as FFT products (same function, faster); "
+                    "false = direct"),
       OptionSpec::choice("time_delay", {"ngcc", "gcc_phat"}, "ngcc")
           .describe(
               "time-delay feature of the kept audio pairs: the frozen pre-trained NGCC-PHAT (the "
@@ -109,6 +112,7 @@ inline Wav2PosConfig model_config(const Options& o) {
   c.ngcc_dropout = o.get_float("ngcc_dropout");
   c.ngcc_follows_train_mode = o.get_bool("ngcc_follows_train_mode");
   c.ngcc_fft_sinc_conv = o.get_bool("fft_sinc_conv");
+  c.ngcc_fft_conv = o.get_bool("fft_conv");
   return c;
 }
 
