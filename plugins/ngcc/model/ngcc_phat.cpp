@@ -170,7 +170,7 @@ torch::Tensor SincBackboneImpl::forward(const torch::Tensor& x, std::vector<torc
   if (trace) trace->push_back(y);
   for (size_t i = 0; i < convs_.size(); ++i) {
     const auto& conv = convs_[i];
-    y = config_.fft_conv
+    y = config_.fft_conv && y.size(0) >= config_.fft_conv_min_rows
             ? spectral_conv1d(y, conv->weight, conv->bias, ConvPadding::kCircular)
             : conv1d(circular_pad(y, kBackboneKernels[i] / 2), conv->weight, conv->bias);
     y = norms_[i + 1]->forward(y);
@@ -276,7 +276,7 @@ torch::Tensor NgccPhatImpl::head(const torch::Tensor& cc, std::vector<torch::Ten
   };
   auto y = cc;
   for (size_t i = 0; i < head_convs_.size(); ++i) {
-    y = convolve(head_convs_[i], y, config_.fft_conv);
+    y = convolve(head_convs_[i], y, config_.fft_conv && y.size(0) >= config_.fft_conv_min_rows);
     if (no_graph) {
       batch_norm_in_place(head_norms_[i], y);
     } else {

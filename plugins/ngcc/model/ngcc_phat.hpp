@@ -42,6 +42,10 @@ struct NgccPhatConfig {
   /// padding) as spectral products (spectral_conv.hpp): the same function to ~1e-6 relative,
   /// 3.5-7x fewer operations. false = direct convolutions, the reference's arithmetic.
   bool fft_conv = true;
+  /// ... for batches of at least this many signals (backbone) or correlations (head): below it
+  /// the kernels' spectra (128 x 128 per frequency bin) cost more than the products save, and
+  /// the direct convolution is faster (e.g. one 6-microphone localisation).
+  int64_t fft_conv_min_rows = 32;
   /// Without a graph (frozen NGCC, inference) the head convolves chunks of rows of at most this
   /// many input values: ~80 MB of temporaries that the allocator reuses, instead of full-batch
   /// copies (866 MB each in a wav2pos training step). Same result.

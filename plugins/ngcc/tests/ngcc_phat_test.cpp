@@ -81,6 +81,7 @@ TEST(NgccPhat, FftBackboneEqualsTheDirectCircularConvolutions) {
   SincBackbone direct(config);
   config.fft_sinc_conv = true;
   config.fft_conv = true;
+  config.fft_conv_min_rows = 1;
   SincBackbone fft(config);
   torch_common::load_state_dict(*fft, torch_common::to_map(torch_common::state_dict(*direct)));
   direct->eval();
@@ -122,6 +123,7 @@ TEST(NgccPhat, FftHeadEqualsTheDirectHead) {
   torch::manual_seed(2);
   NgccPhat direct(config);
   config.fft_conv = true;
+  config.fft_conv_min_rows = 1;
   NgccPhat fft(config);
   torch_common::load_state_dict(*fft, torch_common::to_map(torch_common::state_dict(*direct)));
   for (auto* m : {&direct, &fft}) {
