@@ -13,4 +13,9 @@ void prepare_torch_runtime(int threads_option, int run_threads) {
   install_caching_cpu_allocator();
 }
 
+void prepare_benchmark_runtime(int threads) {
+  prepare_torch_runtime(threads, 1);
+  release_cached_cpu_blocks();
+}
+
 }  // namespace w2p::torch_common

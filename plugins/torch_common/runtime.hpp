@@ -7,4 +7,8 @@ namespace w2p::torch_common {
 /// thread count (at least 1); and the caching CPU allocator (cpu_allocator.hpp).
 void prepare_torch_runtime(int threads_option, int run_threads);
 
+/// For one benchmark case: `threads` threads and an empty allocator cache, so that blocks an
+/// earlier case cached (other shapes) neither serve nor crowd this one.
+void prepare_benchmark_runtime(int threads);
+
 }  // namespace w2p::torch_common

@@ -35,7 +35,7 @@ double step_flops(bool fft_sinc, int64_t max_tau) {
 }
 
 void BM_TrainStep(benchmark::State& state, bool fft_sinc) {
-  w2p::torch_common::prepare_torch_runtime(static_cast<int>(state.range(0)), 1);
+  w2p::torch_common::prepare_benchmark_runtime(static_cast<int>(state.range(0)));
   torch::manual_seed(0);
   NgccPhatConfig config;
   config.fft_sinc_conv = fft_sinc;
@@ -66,7 +66,7 @@ void BM_TrainStep(benchmark::State& state, bool fft_sinc) {
 
 // A float GEMM of the shape a 128->128 k=11 convolution lowers to, as the FLOP/s yardstick.
 void BM_Matmul(benchmark::State& state) {
-  w2p::torch_common::prepare_torch_runtime(static_cast<int>(state.range(0)), 1);
+  w2p::torch_common::prepare_benchmark_runtime(static_cast<int>(state.range(0)));
   const auto a = torch::randn({128, 128 * 11});
   const auto b = torch::randn({128 * 11, 8192});
   for (auto _ : state) benchmark::DoNotOptimize(torch::matmul(a, b).data_ptr());
@@ -80,7 +80,7 @@ void BM_Matmul(benchmark::State& state) {
 // 1 head: zero padding, 64 correlations of 685 lags} x threads. GFLOP/s over the direct
 // convolution's nominal FLOPs, so the spectral form's figure is an effective rate.
 void BM_Conv128(benchmark::State& state) {
-  w2p::torch_common::prepare_torch_runtime(static_cast<int>(state.range(2)), 1);
+  w2p::torch_common::prepare_benchmark_runtime(static_cast<int>(state.range(2)));
   const bool spectral = state.range(0) == 1;
   const bool head = state.range(1) == 1;
   const int64_t n = 64, c = 128, k = 11, length = head ? 685 : kLen;
@@ -113,7 +113,7 @@ void BM_Conv128(benchmark::State& state) {
 
 // Inference latency for 6 microphones: all 30 ordered pairs' features (eval mode).
 void BM_PairFeatures6Mics(benchmark::State& state) {
-  w2p::torch_common::prepare_torch_runtime(static_cast<int>(state.range(0)), 1);
+  w2p::torch_common::prepare_benchmark_runtime(static_cast<int>(state.range(0)));
   MaskedNgccPhat model;
   model->eval();
   torch::NoGradGuard no_grad;
@@ -127,7 +127,7 @@ void BM_PairFeatures6Mics(benchmark::State& state) {
 // 21 x 64 channel pairs with 128 feature channels each, n = 4096, lags +-314, head), 2 = head on
 // the 42 x 64 ordered pairs. GCC-PHAT = 1 - 0 - 2.
 void BM_WavPosFeatureParts(benchmark::State& state) {
-  w2p::torch_common::prepare_torch_runtime(static_cast<int>(state.range(1)), 1);
+  w2p::torch_common::prepare_benchmark_runtime(static_cast<int>(state.range(1)));
   NgccPhatConfig config;
   config.max_tau = 314;
   MaskedNgccPhat model(config);

@@ -46,7 +46,7 @@ void set_counters(benchmark::State& state, double flops) {
 }
 
 void BM_TrainStep(benchmark::State& state) {
-  w2p::torch_common::prepare_torch_runtime(static_cast<int>(state.range(0)), 1);
+  w2p::torch_common::prepare_benchmark_runtime(static_cast<int>(state.range(0)));
   constexpr std::int64_t kBatch = 64;
   torch::manual_seed(0);
   Wav2Pos model;
@@ -78,7 +78,7 @@ void BM_TrainStep(benchmark::State& state) {
 // batch statistics, 6 kept audio channels, 30 ordered pairs) and the trainable rest (forward,
 // backward, AdamW) on given features.
 void BM_NgccFeatures(benchmark::State& state) {
-  w2p::torch_common::prepare_torch_runtime(static_cast<int>(state.range(0)), 1);
+  w2p::torch_common::prepare_benchmark_runtime(static_cast<int>(state.range(0)));
   constexpr std::int64_t kBatch = 64;
   torch::manual_seed(0);
   Wav2Pos model;
@@ -92,7 +92,7 @@ void BM_NgccFeatures(benchmark::State& state) {
 }
 
 void BM_TrainStepGivenFeatures(benchmark::State& state) {
-  w2p::torch_common::prepare_torch_runtime(static_cast<int>(state.range(0)), 1);
+  w2p::torch_common::prepare_benchmark_runtime(static_cast<int>(state.range(0)));
   constexpr std::int64_t kBatch = 64;
   torch::manual_seed(0);
   Wav2Pos model;
@@ -116,7 +116,7 @@ void BM_TrainStepGivenFeatures(benchmark::State& state) {
 }
 
 void BM_Inference1a(benchmark::State& state) {
-  w2p::torch_common::prepare_torch_runtime(static_cast<int>(state.range(1)), 1);
+  w2p::torch_common::prepare_benchmark_runtime(static_cast<int>(state.range(1)));
   const std::int64_t batch = state.range(0);
   torch::manual_seed(0);
   Wav2Pos model;
@@ -136,7 +136,7 @@ void BM_Inference1a(benchmark::State& state) {
 
 // A float GEMM of the shape a 128->128 k=11 convolution over 8192 samples lowers to.
 void BM_Matmul(benchmark::State& state) {
-  w2p::torch_common::prepare_torch_runtime(static_cast<int>(state.range(0)), 1);
+  w2p::torch_common::prepare_benchmark_runtime(static_cast<int>(state.range(0)));
   const torch::Tensor a = torch::randn({128, 128 * 11});
   const torch::Tensor b = torch::randn({128 * 11, 8192});
   for (auto _ : state) benchmark::DoNotOptimize(torch::matmul(a, b).data_ptr());
