@@ -12,8 +12,9 @@
 
 #include "features/kernels/real_fft.hpp"
 
-// Fortran BLAS (the libblas.so.3 LibTorch loads: OpenBLAS through Debian's alternatives). Called
-// directly: the per-bin GEMMs are small enough that ATen's dispatch would cost ~10 %.
+// Fortran BLAS (the libblas.so.3 LibTorch loads: OpenBLAS through Debian's alternatives), called
+// directly for the ~3,000 small GEMMs of one spectral product: ATen's own wrapper
+// (cpublas::gemm) is not exported, and at::mm would add tensor dispatch to each call.
 extern "C" void sgemm_(const char* transa, const char* transb, const int* m, const int* n,
                        const int* k, const float* alpha, const float* a, const int* lda,
                        const float* b, const int* ldb, const float* beta, float* c, const int* ldc);
