@@ -12,6 +12,10 @@
 
 #include "features/kernels/real_fft.hpp"
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 // Fortran BLAS (the libblas.so.3 LibTorch loads: OpenBLAS through Debian's alternatives), called
 // directly for the ~3,000 small GEMMs of one spectral product: ATen's own wrapper
 // (cpublas::gemm) is not exported, and at::mm would add tensor dispatch to each call.
@@ -40,6 +44,16 @@ struct Geometry {
 
 Geometry geometry(int64_t length, int64_t kernel, ConvPadding padding) {
   return {length, spectral_conv_fft_length(length, kernel, padding), kernel};
+}
+
+// Inside a parallel region, makes BLAS calls from this thread run single-threaded. OpenBLAS's
+// OpenMP build sizes its team by omp_get_max_threads(), which a nested region still reports as
+// the outer count; it then routes the call through its threaded path, which (built with
+// NUM_PARALLEL=1) admits one caller at a time, and the other threads spin while they wait.
+void single_threaded_blas_here() {
+#ifdef _OPENMP
+  if (omp_in_parallel()) omp_set_num_threads(1);
+#endif
 }
 
 // Row-major C = op(A) op(B) + beta C (column-major BLAS: C^T = op(B)^T op(A)^T).
@@ -159,6 +173,7 @@ torch::Tensor spectral_products(const Factor& p, const Factor& q, int64_t m, int
   const int64_t ldq = q.transposed ? k : n;
   const float s = p.imag_sign * q.imag_sign;
   at::parallel_for(0, bins, 1, [&](int64_t begin, int64_t end) {
+    single_threaded_blas_here();
     std::vector<float> p_sum(static_cast<size_t>(m * k)), q_sum(static_cast<size_t>(k * n));
     std::vector<float> t2(static_cast<size_t>(m * n));
     for (int64_t f = begin; f < end; ++f) {
