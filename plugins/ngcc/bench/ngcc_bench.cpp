@@ -8,7 +8,6 @@
 
 #include <random>
 
-#include "ngcc/model/conv1d.hpp"
 #include "ngcc/model/ngcc_phat.hpp"
 #include "ngcc/model/spectral_conv.hpp"
 #include "torch_common/optim.hpp"
@@ -90,15 +89,8 @@ void BM_Conv128(benchmark::State& state) {
   const auto b = torch::randn({c}, torch::requires_grad());
   const auto g = torch::randn({n, c, length});
   const auto layer = [&] {
-    torch::Tensor y;
-    if (spectral) {
-      y = w2p::ngcc::spectral_conv1d(x, w, b, padding);
-    } else {
-      namespace F = torch::nn::functional;
-      auto pad = F::PadFuncOptions({k / 2, k / 2});
-      if (!head) pad.mode(torch::kCircular);
-      y = w2p::ngcc::conv1d(F::pad(x, pad), w, b);
-    }
+    const auto y = spectral ? w2p::ngcc::spectral_conv1d(x, w, b, padding)
+                            : w2p::ngcc::direct_conv1d(x, w, b, padding);
     y.backward(g);
     x.mutable_grad().reset();
     w.mutable_grad().reset();

@@ -13,7 +13,6 @@
 #include <string>
 
 #include "features/kernels/gcc_phat.hpp"
-#include "ngcc/model/conv1d.hpp"
 #include "ngcc/model/dropout.hpp"
 #include "ngcc/model/spectral_conv.hpp"
 
@@ -30,10 +29,17 @@ torch::Tensor circular_pad(const torch::Tensor& x, int64_t pad) {
   return F::pad(x, F::PadFuncOptions({pad, pad}).mode(torch::kCircular));
 }
 
-// 'same' zero padding as the reference writes it (F.pad, then an unpadded convolution). Also
-// the fast form here: LibTorch's CPU convolution runs ~1.5x slower with its own padding.
-torch::Tensor zero_pad(const torch::Tensor& x, int64_t pad) {
-  return F::pad(x, F::PadFuncOptions({pad, pad}));
+// Whether a 128->128 convolution of a batch of `rows` goes spectral: when the config asks for it
+// and the batch is large enough to pay for the kernels' spectra (fft_conv_min_rows).
+bool use_fft_conv(const NgccPhatConfig& config, int64_t rows) {
+  return config.fft_conv && rows >= config.fft_conv_min_rows;
+}
+
+// A 'same' convolution with `conv`'s parameters: spectral, or the reference's direct form.
+torch::Tensor same_conv(const torch::nn::Conv1d& conv, const torch::Tensor& x, ConvPadding padding,
+                        bool fft) {
+  return fft ? spectral_conv1d(x, conv->weight, conv->bias, padding)
+             : direct_conv1d(x, conv->weight, conv->bias, padding);
 }
 
 // LeakyReLU(0.2), in place when no graph is recorded (saves a pass and a buffer).
@@ -169,10 +175,7 @@ torch::Tensor SincBackboneImpl::forward(const torch::Tensor& x, std::vector<torc
   y = leaky(norms_[0]->forward(y));
   if (trace) trace->push_back(y);
   for (size_t i = 0; i < convs_.size(); ++i) {
-    const auto& conv = convs_[i];
-    y = config_.fft_conv && y.size(0) >= config_.fft_conv_min_rows
-            ? spectral_conv1d(y, conv->weight, conv->bias, ConvPadding::kCircular)
-            : conv1d(circular_pad(y, kBackboneKernels[i] / 2), conv->weight, conv->bias);
+    y = same_conv(convs_[i], y, ConvPadding::kCircular, use_fft_conv(config_, y.size(0)));
     y = norms_[i + 1]->forward(y);
     // Layer 3 has LeakyReLU(1) in the reference: the identity.
     if (i + 1 < convs_.size()) y = leaky(y);
@@ -213,21 +216,13 @@ torch::Tensor NgccPhatImpl::gcc(const torch::Tensor& y1, const torch::Tensor& y2
 
 namespace {
 
-// 'same' zero-padded convolution: spectral (fft) or conv(zero_pad(x)), as the reference writes it
-// (LibTorch's CPU convolution runs ~1.5x slower with its own padding). Differentiable.
-torch::Tensor head_conv(const torch::nn::Conv1d& conv, const torch::Tensor& x, bool fft) {
-  const int64_t kernel = conv->weight.size(2);
-  return fft ? spectral_conv1d(x, conv->weight, conv->bias, ConvPadding::kZeros)
-             : conv1d(zero_pad(x, kernel / 2), conv->weight, conv->bias);
-}
-
-// head_conv without a graph in chunks of rows of at most `chunk_values` input values, into one
-// output tensor (the spectral form writes each chunk in place).
+// same_conv with zero padding, without a graph in chunks of rows of at most `chunk_values` input
+// values, into one output tensor (the spectral form writes each chunk in place).
 torch::Tensor chunked_conv(const torch::nn::Conv1d& conv, const torch::Tensor& x, bool fft,
                            int64_t chunk_values) {
   const int64_t n = x.size(0);
   const int64_t chunk = std::max<int64_t>(1, chunk_values / (x.size(1) * x.size(2)));
-  if (chunk >= n) return head_conv(conv, x, fft);
+  if (chunk >= n) return same_conv(conv, x, ConvPadding::kZeros, fft);
   auto out = torch::empty({n, conv->options.out_channels(), x.size(2)}, x.options());
   for (int64_t first = 0; first < n; first += chunk) {
     const int64_t rows = std::min(chunk, n - first);
@@ -236,7 +231,7 @@ torch::Tensor chunked_conv(const torch::nn::Conv1d& conv, const torch::Tensor& x
     if (fft) {
       spectral_conv1d(part, conv->weight, conv->bias, ConvPadding::kZeros, dst);
     } else {
-      dst.copy_(head_conv(conv, part, false));
+      dst.copy_(direct_conv1d(part, conv->weight, conv->bias, ConvPadding::kZeros));
     }
   }
   return out;
@@ -272,11 +267,11 @@ torch::Tensor NgccPhatImpl::head(const torch::Tensor& cc, std::vector<torch::Ten
   const bool no_graph = !torch::GradMode::is_enabled() && trace == nullptr;
   const auto convolve = [&](const torch::nn::Conv1d& conv, const torch::Tensor& x, bool fft) {
     return no_graph ? chunked_conv(conv, x, fft, config_.head_chunk_values)
-                    : head_conv(conv, x, fft);
+                    : same_conv(conv, x, ConvPadding::kZeros, fft);
   };
   auto y = cc;
   for (size_t i = 0; i < head_convs_.size(); ++i) {
-    y = convolve(head_convs_[i], y, config_.fft_conv && y.size(0) >= config_.fft_conv_min_rows);
+    y = convolve(head_convs_[i], y, use_fft_conv(config_, y.size(0)));
     if (no_graph) {
       batch_norm_in_place(head_norms_[i], y);
     } else {

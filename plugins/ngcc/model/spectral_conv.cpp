@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "features/kernels/real_fft.hpp"
+#include "ngcc/model/conv1d.hpp"
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -297,15 +298,15 @@ class SpectralConv1dFunction : public torch::autograd::Function<SpectralConv1dFu
   }
 };
 
+}  // namespace
+
 torch::Tensor direct_conv1d(const torch::Tensor& x, const torch::Tensor& weight,
                             const torch::Tensor& bias, ConvPadding padding) {
   const int64_t half = weight.size(2) / 2;
   auto options = F::PadFuncOptions({half, half});
   if (padding == ConvPadding::kCircular) options.mode(torch::kCircular);
-  return torch::conv1d(F::pad(x, options), weight, bias);
+  return conv1d(F::pad(x, options), weight, bias);
 }
-
-}  // namespace
 
 int64_t spectral_conv_fft_length(int64_t length, int64_t kernel, ConvPadding padding) {
   if (padding == ConvPadding::kCircular) return length;

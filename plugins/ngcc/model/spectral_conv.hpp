@@ -27,6 +27,12 @@ torch::Tensor spectral_conv1d(const torch::Tensor& x, const torch::Tensor& weigh
                               const torch::Tensor& bias, ConvPadding padding,
                               const torch::Tensor& out = {});
 
+/// The same convolution in the reference's form: x padded by K/2 (circular or zeros, F.pad), then
+/// an unpadded conv1d (ngcc::conv1d; LibTorch's CPU convolution runs ~1.5x slower with its own
+/// padding). Differentiable; any dtype and device.
+torch::Tensor direct_conv1d(const torch::Tensor& x, const torch::Tensor& weight,
+                            const torch::Tensor& bias, ConvPadding padding);
+
 /// The FFT length spectral_conv1d uses for a signal of `length` samples and a kernel of `kernel`.
 int64_t spectral_conv_fft_length(int64_t length, int64_t kernel, ConvPadding padding);
 
