@@ -284,6 +284,7 @@ class SpectralConv1dFunction : public torch::autograd::Function<SpectralConv1dFu
     torch::Tensor grad_x, grad_w, grad_b;
     if (ctx->needs_input_grad(0)) {
       // dL/dx: the correlation of g with the kernel, G conj(U) summed over outputs.
+      // Recomputed, not saved by the forward: ~30 ms against 134 MB per 128x128 layer kept alive.
       const auto us = weight_spectra(weight, g);
       grad_x = signals_from_spectra(
           spectral_products({gs, false, 1.0f}, {us, true, -1.0f}, n, c, o), g, torch::Tensor());
