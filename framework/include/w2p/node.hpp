@@ -6,6 +6,8 @@
 //   open(ctx)                      once; side inputs are available; throw w2p::Error to fail
 //   process(ctx)                   per input position (a source: until it returns
 //                                  kEndOfStream, then again per epoch if repeatable)
+//   end_epoch(ctx)                 kAny nodes: once per epoch of their input, after its last
+//                                  item (before the next epoch's first, or before finish)
 //   finish(ctx)                    once after the last input (kAny nodes may emit here)
 //   close(ctx)                     once if open() succeeded, also after errors and Ctrl-C
 // Threading: with max_concurrency(n > 1), process() runs on up to n threads at once for
@@ -85,6 +87,9 @@ class Node {
   virtual ~Node() = default;
   virtual void open(NodeContext& /*ctx*/) {}
   virtual Flow process(NodeContext& ctx) = 0;
+  /// kAny nodes (serial, in stream order): every item of epoch ctx.epoch() has been processed.
+  /// What it emits belongs to that epoch, e.g. a batch's last, incomplete part.
+  virtual void end_epoch(NodeContext& /*ctx*/) {}
   virtual void finish(NodeContext& /*ctx*/) {}
   virtual void close(NodeContext& /*ctx*/) {}
 };

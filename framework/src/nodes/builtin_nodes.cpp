@@ -263,13 +263,12 @@ class BatchNode final : public Node {
   explicit BatchNode(const Options& o)
       : size_(static_cast<std::size_t>(o.get_int("size"))), drop_last_(o.get_bool("drop_last")) {}
   Flow process(NodeContext& ctx) override {
-    if (!items_.empty() && ctx.epoch() != epoch_) flush(ctx);
-    epoch_ = ctx.epoch();
     items_.push_back(ctx.in(kIn));
     if (items_.size() == size_) flush(ctx);
     return Flow::kContinue;
   }
-  void finish(NodeContext& ctx) override { flush(ctx); }
+  // Batches never span epochs; the last one is emitted as part of its own epoch.
+  void end_epoch(NodeContext& ctx) override { flush(ctx); }
 
  private:
   void flush(NodeContext& ctx) {
@@ -291,7 +290,6 @@ class BatchNode final : public Node {
   }
   std::size_t size_;
   bool drop_last_;
-  std::uint64_t epoch_ = 0;
   std::vector<Item> items_;
   std::set<std::string> ragged_;
 };

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <iostream>
+#include <iterator>
 #include <sstream>
 
 namespace w2p {
@@ -96,27 +97,38 @@ std::string ProgressReporter::render(double elapsed) {
   std::vector<std::uint64_t> done;
   for (const auto& r : rows) done.push_back(r.done);
   history_.emplace_back(elapsed, done);
-  // Rates over the last ~5 s, so they follow changes in speed.
-  while (history_.size() > 2 && elapsed - history_.front().first > 5.0) {
-    history_.erase(history_.begin());
+  // Rates over the last ~5 s follow changes in speed; the ETA divides by the rate over the last
+  // ~2 minutes, which steadies it when items come in bursts (a training step every few seconds).
+  while (history_.size() > 2 && elapsed - history_.front().first > kEtaWindowSeconds) {
+    history_.pop_front();
   }
-  const auto& [t_old, done_old] = history_.front();
+  const auto since = [&](double window) {
+    auto it = history_.begin();
+    while (std::next(it) != history_.end() && elapsed - std::next(it)->first >= window) ++it;
+    return it;
+  };
+  const auto recent = since(kRateWindowSeconds);
+  const auto rate_over = [&](std::size_t i, const auto& from) {
+    const double dt = elapsed - from->first;
+    return (dt > 0.5 && i < from->second.size())
+               ? static_cast<double>(done[i] - from->second[i]) / dt
+               : 0.0;
+  };
   std::ostringstream out;
   out << "[" << format_duration(elapsed) << "]";
   for (std::size_t i = 0; i < rows.size(); ++i) {
     const ProgressRow& r = rows[i];
     out << " " << r.name << " " << r.done;
     if (r.expected > 0) out << "/" << r.expected;
-    const double dt = elapsed - t_old;
-    const double rate =
-        (dt > 0.5 && i < done_old.size()) ? static_cast<double>(r.done - done_old[i]) / dt : 0;
+    const double rate = rate_over(i, recent);
     if (rate > 0) {
       char buf[32];
       std::snprintf(buf, sizeof buf, rate >= 100 ? " %.0f/s" : " %.3g/s", rate);
       out << buf;
-      if (r.expected > r.done) {
-        out << " ETA " << format_duration(static_cast<double>(r.expected - r.done) / rate);
-      }
+    }
+    const double eta_rate = rate_over(i, history_.begin());
+    if (r.expected > r.done && eta_rate > 0) {
+      out << " ETA " << format_duration(static_cast<double>(r.expected - r.done) / eta_rate);
     }
     if (!r.status.empty()) out << " (" << r.status << ")";
     if (i + 1 < rows.size()) out << " |";

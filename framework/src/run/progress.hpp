@@ -6,6 +6,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <mutex>
 #include <string>
@@ -35,10 +36,12 @@ class ProgressReporter {
   void log(const std::string& line);
   /// Periodic callback on the reporter thread (used to notice Ctrl-C).
   void set_tick(std::function<void()> tick) { tick_ = std::move(tick); }
+  /// The progress line `elapsed` seconds into the run (the reporter thread calls it a few times
+  /// a second; each call adds a snapshot to the rate history).
+  std::string render(double elapsed);
 
  private:
   void loop();
-  std::string render(double elapsed);
   void clear_line();
 
   bool quiet_;
@@ -51,7 +54,9 @@ class ProgressReporter {
   bool running_ = false;
   bool line_shown_ = false;
   std::thread thread_;
-  std::vector<std::pair<double, std::vector<std::uint64_t>>> history_;
+  static constexpr double kRateWindowSeconds = 5.0;
+  static constexpr double kEtaWindowSeconds = 120.0;
+  std::deque<std::pair<double, std::vector<std::uint64_t>>> history_;
 };
 
 /// "1h02m", "3m05s", "12s".

@@ -264,6 +264,7 @@ class Run {
   void route(NodeRuntime& n, Position p);
   void on_delivery(NodeRuntime& n, const Delivery& d);
   void run_process(NodeRuntime& n, const Position& p);
+  void end_epoch(NodeRuntime& n);
   SourceOut run_source(NodeRuntime& n, tbb::flow_control& fc);
   void forward_source(NodeRuntime& n, const SourceOut& out);
   /// Sends emissions to their channels; `renumber`: new positions (kAny nodes, finish()).
@@ -737,6 +738,7 @@ void Run::run_process(NodeRuntime& n, const Position& p) {
   std::vector<Emission> out;
   const auto t0 = Clock::now();
   if (!n.one_to_one && p.epoch != n.last_epoch) {
+    if (n.items_in > 0) end_epoch(n);
     n.last_epoch = p.epoch;
     n.out_index.clear();
   }
@@ -868,8 +870,21 @@ void Run::check_complete(NodeRuntime& n) {
   complete(n);
 }
 
-// End of a node's stream: finish() may emit (checkpoints, summaries), then outputs close.
+// A kAny node's input moved past epoch n.last_epoch: what end_epoch() emits belongs to it and
+// is numbered after that epoch's other outputs.
+void Run::end_epoch(NodeRuntime& n) {
+  std::vector<Emission> out;
+  const bool ok = guarded(n, "end_epoch()", [&] {
+    CallContext ctx(*this, n, nullptr, 0, n.last_epoch, 0, &out, false);
+    n.node->end_epoch(ctx);
+  });
+  if (ok) deliver(n, out, true, 0, n.last_epoch, 0, {});
+}
+
+// End of a node's stream: the last epoch ends, finish() may emit (checkpoints, summaries), then
+// outputs close.
 void Run::complete(NodeRuntime& n) {
+  if (!n.is_source && !n.one_to_one && n.items_in > 0) end_epoch(n);
   std::vector<Emission> out;
   const bool ok = guarded(n, "finish()", [&] {
     CallContext ctx(*this, n, nullptr, 0, n.is_source ? n.src_epoch : n.last_epoch, 0, &out, false);

@@ -201,6 +201,27 @@ nodes:
   EXPECT_EQ(batch->items_out, 9u);  // 4 + 4 + 2 per epoch: batches do not cross epochs
 }
 
+TEST_F(RuntimeTest, AnEpochsLastPartialBatchBelongsToThatEpoch) {
+  const RunResult r = run(write("p.yaml", R"(
+graph: {seed: 5, epochs: 3}
+channels: {stamps: {store: stamps.h5}}
+nodes:
+  - {name: src, type: core.tensor_source, options: {count: 10, shape: [2]}, outputs: {out: x}}
+  - {name: batch, type: core.batch, options: {size: 4}, inputs: {in: x}, outputs: {out: b}}
+  - {name: stamp, type: rttest.stamp, inputs: {in: b}, outputs: {out: stamps}}
+  - {name: sink, type: core.null_sink, inputs: {in: stamps}}
+)"));
+  ASSERT_TRUE(r.ok()) << errors_of(r);
+  const auto items = read_store(dir_ / "run" / "stamps.h5");
+  ASSERT_EQ(items.size(), 9u);
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    const auto field = [&](const char* name) { return items[i].get(name).data<std::int64_t>()[0]; };
+    EXPECT_EQ(field("epoch"), static_cast<std::int64_t>(i / 3)) << "batch " << i;
+    EXPECT_EQ(field("index"), static_cast<std::int64_t>(i % 3)) << "batch " << i;
+    EXPECT_EQ(field("rows"), i % 3 == 2 ? 2 : 4) << "batch " << i;
+  }
+}
+
 TEST_F(RuntimeTest, CompleteStoreIsReusedInsteadOfRecomputed) {
   const std::string yaml = write("p.yaml", R"(
 graph: {seed: 3}

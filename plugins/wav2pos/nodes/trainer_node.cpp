@@ -218,10 +218,7 @@ class Trainer final : public Node {
                                           " epochs")
           .note("expected option 'epochs' >= the input stream's epochs");
     }
-    if (epoch != current_epoch_) {
-      if (current_epoch_ >= 0) end_epoch(ctx);
-      begin_epoch(epoch);
-    }
+    if (epoch != current_epoch_) begin_epoch(epoch);
     const Item& item = ctx.in(kBatch);
     const torch::Tensor audio = to_torch(item.get(audio_field_));
     const torch::Tensor source = to_torch(item.get(source_field_));
@@ -282,8 +279,13 @@ class Trainer final : public Node {
     return Flow::kContinue;
   }
 
+  // The runtime calls it after each epoch's last batch (also the last epoch's, before finish).
+  void end_epoch(NodeContext& ctx) override {
+    if (static_cast<int64_t>(ctx.epoch()) != current_epoch_) return;  // done before the resume
+    checkpoint_epoch(ctx);
+  }
+
   void finish(NodeContext& ctx) override {
-    if (current_epoch_ >= 0) end_epoch(ctx);
     const std::string weights = checkpoints_->files().weights_path();
     try {
       tc::write_torch_state_dict(weights, tc::state_dict(*model_));
@@ -311,7 +313,7 @@ class Trainer final : public Node {
     examples_ = steps_ = 0;
   }
 
-  void end_epoch(NodeContext& ctx) {
+  void checkpoint_epoch(NodeContext& ctx) {
     const int64_t finished = current_epoch_ + 1;
     progress_.end_epoch();
     const double lr = tc::learning_rate(*optimizer_);

@@ -1,5 +1,5 @@
 // Nodes for the runtime tests: a parallel transform, a two-input join, a slow sink (for
-// back-pressure), and a node with a side input.
+// back-pressure), a node with a side input, and one that records each item's stream position.
 #include <w2p/plugin.hpp>
 
 #include <chrono>
@@ -151,12 +151,37 @@ class Total final : public w2p::Node {
   double total_ = 0;
 };
 
+// The position the runtime gave each item (epoch, index) and the length of its field x.
+class Stamp final : public w2p::Node {
+ public:
+  static constexpr const char* kDoc = "Records each item's epoch, index and rows of x.";
+  static constexpr w2p::Port kIn{"in"};
+  static constexpr w2p::Port kOut{"out"};
+  static std::vector<w2p::OptionSpec> options() { return {}; }
+  static w2p::Contract declare(const w2p::Options&) {
+    const w2p::TensorSpec i64 = w2p::spec(w2p::DType::kI64);
+    return w2p::Contract()
+        .input(kIn, w2p::Schema{{{"x", kAnyF32, ""}}}, "values")
+        .output(kOut, w2p::Schema{{{"epoch", i64, ""}, {"index", i64, ""}, {"rows", i64, ""}}},
+                "positions");
+  }
+  explicit Stamp(const w2p::Options&) {}
+  w2p::Flow process(w2p::NodeContext& ctx) override {
+    const auto as_i64 = [](std::uint64_t v) { return static_cast<std::int64_t>(v); };
+    ctx.emit(kOut, w2p::Item{{"epoch", w2p::Tensor::scalar(as_i64(ctx.epoch()))},
+                             {"index", w2p::Tensor::scalar(as_i64(ctx.index()))},
+                             {"rows", w2p::Tensor::scalar(ctx.in(kIn).get("x").dim(0))}});
+    return w2p::Flow::kContinue;
+  }
+};
+
 void register_nodes(w2p::Registry& r) {
   r.add(w2p::make_node_type<Scale>("rttest.scale"));
   r.add(w2p::make_node_type<Join>("rttest.join"));
   r.add(w2p::make_node_type<SlowSink>("rttest.slow_sink"));
   r.add(w2p::make_node_type<AddSide>("rttest.add_side"));
   r.add(w2p::make_node_type<Total>("rttest.total"));
+  r.add(w2p::make_node_type<Stamp>("rttest.stamp"));
 }
 
 }  // namespace

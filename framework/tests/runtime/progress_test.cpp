@@ -1,0 +1,67 @@
+// The progress line's rate and ETA: rates follow the last seconds, the ETA steadies over bursts.
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "run/progress.hpp"
+
+namespace {
+
+// "... ETA 1h02m ..." -> seconds (h/m/s forms of format_duration).
+double eta_seconds(const std::string& line) {
+  const auto at = line.find("ETA ");
+  if (at == std::string::npos) return -1;
+  double total = 0, value = 0;
+  for (std::size_t i = at + 4; i < line.size() && line[i] != ' '; ++i) {
+    const char c = line[i];
+    if (c >= '0' && c <= '9') {
+      value = value * 10 + (c - '0');
+    } else {
+      total += value * (c == 'd' ? 86400 : c == 'h' ? 3600 : c == 'm' ? 60 : 1);
+      value = 0;
+    }
+  }
+  return total;
+}
+
+TEST(ProgressLine, EtaOfABurstySourceStaysNearTheMeanRate) {
+  // A trainer's source: 64 items every 10 s (one batch per step), 6.4 items/s on average;
+  // 10,000 items left after 2 minutes -> ~26 min.
+  std::uint64_t done = 0;
+  w2p::ProgressReporter reporter(
+      true, [](const std::string&) {},
+      [&] {
+        return std::vector<w2p::ProgressRow>{{"reader", done, 20000, ""}};
+      });
+  int lines = 0;
+  for (int tick = 0; tick <= 4 * 600; ++tick) {  // 4 lines a second for 10 minutes
+    const double t = tick * 0.25;
+    if (tick % 40 == 0) done += 64;
+    const std::string line = reporter.render(t);
+    if (t < 120) continue;
+    const double expected = static_cast<double>(20000 - done) / 6.4;
+    EXPECT_NEAR(eta_seconds(line) / expected, 1.0, 0.1) << "at " << t << " s: " << line;
+    ++lines;
+  }
+  EXPECT_EQ(lines, 4 * 480 + 1);
+}
+
+TEST(ProgressLine, RateFollowsTheLastSeconds) {
+  std::uint64_t done = 0;
+  w2p::ProgressReporter reporter(
+      true, [](const std::string&) {},
+      [&] {
+        return std::vector<w2p::ProgressRow>{{"src", done, 0, ""}};
+      });
+  std::string line;
+  for (int tick = 0; tick <= 400; ++tick) {  // 100 items/s for 60 s, then 8/s for 40 s
+    done += tick < 240 ? 25 : 2;
+    line = reporter.render(tick * 0.25);
+  }
+  EXPECT_NE(line.find(" 8/s"), std::string::npos) << line;  // 8 items/s over the last 5 s
+  EXPECT_EQ(line.find("ETA"), std::string::npos) << line;   // no size announced
+}
+
+}  // namespace
