@@ -2,11 +2,25 @@
 
 #include <w2p/error.hpp>
 
+#include <algorithm>
+#include <cstdlib>
 #include <exception>
+#include <sstream>
+#include <vector>
 
 #include "torch_common/checkpoint.hpp"
 
 namespace w2p::torch_common {
+namespace {
+
+std::vector<std::string> split_csv(const std::string& line) {
+  std::vector<std::string> cells;
+  std::stringstream in(line);
+  for (std::string cell; std::getline(in, cell, ',');) cells.push_back(cell);
+  return cells;
+}
+
+}  // namespace
 
 TrainerCheckpoints::TrainerCheckpoints(const std::string& run_dir, const std::string& prefix)
     : files_(run_dir, prefix), run_dir_(run_dir) {}
@@ -42,17 +56,27 @@ std::int64_t TrainerCheckpoints::resume(NodeContext& ctx, bool resume, torch::nn
   return done;
 }
 
-double TrainerCheckpoints::open_log(const std::string& header, std::int64_t keep_epochs) {
+TrainerCheckpoints::LoggedEpoch TrainerCheckpoints::open_log(const std::string& header,
+                                                             std::int64_t keep_epochs) {
   std::vector<std::string> kept;
   try {
     kept = files_.open_log(header, keep_epochs);
   } catch (const std::exception& e) {
     throw Error(ErrorKind::kIo, e.what());
   }
-  if (kept.empty()) return 0.0;
-  const std::string& line = kept.back();
-  const auto comma = line.find(',');
-  return std::stod(line.substr(comma + 1, line.find(',', comma + 1) - comma - 1));
+  LoggedEpoch last;
+  if (kept.empty()) return last;
+  const std::vector<std::string> names = split_csv(header), values = split_csv(kept.back());
+  const auto column = [&](const char* name) -> double {
+    const auto it = std::find(names.begin(), names.end(), name);
+    const auto i = static_cast<std::size_t>(it - names.begin());
+    if (it == names.end() || i >= values.size() || values[i].empty()) return 0.0;
+    return std::strtod(values[i].c_str(), nullptr);
+  };
+  last.loss = column("loss");
+  last.steps = static_cast<std::int64_t>(column("steps"));
+  last.ms_per_step = column("ms_per_step");
+  return last;
 }
 
 void TrainerCheckpoints::append_log(const std::string& row) {

@@ -28,9 +28,15 @@ class TrainerCheckpoints {
   std::int64_t resume(NodeContext& ctx, bool resume, torch::nn::Module& model,
                       torch::optim::Optimizer* optimizer, const std::string& mismatch_note);
 
-  /// Starts the log (TrainingFiles::open_log) and returns the second column (the loss) of the
-  /// last kept row, or 0 when none was kept.
-  double open_log(const std::string& header, std::int64_t keep_epochs);
+  /// What the last kept row of the log says (zeros when none was kept or a column is missing).
+  struct LoggedEpoch {
+    double loss = 0;
+    std::int64_t steps = 0;
+    double ms_per_step = 0;
+  };
+  /// Starts the log (TrainingFiles::open_log) and returns the columns `loss`, `steps` and
+  /// `ms_per_step` of its last kept row.
+  LoggedEpoch open_log(const std::string& header, std::int64_t keep_epochs);
   /// Appends a row; an I/O Error naming the file on failure.
   void append_log(const std::string& row);
 

@@ -20,6 +20,13 @@ class TrainingProgress {
     ++steps_;
     seconds_ += seconds;
   }
+  /// After --resume: the last logged epoch's step count and mean step time stand in for an
+  /// epoch seen by this run, so the ETA shows from the first step (no-op when steps <= 0).
+  void resume(std::int64_t steps_per_epoch, double seconds_per_step) {
+    if (steps_per_epoch <= 0 || seconds_per_step <= 0) return;
+    steps_per_epoch_ = steps_ = steps_per_epoch;
+    seconds_ = static_cast<double>(steps_per_epoch) * seconds_per_step;
+  }
   /// The epoch ended: its step count sizes the epochs still to come.
   void end_epoch() {
     steps_per_epoch_ = steps_in_epoch_;

@@ -188,8 +188,10 @@ class Trainer final : public Node {
         "expected a checkpoint of this node's architecture (same num_channels; "
         "max_tau may differ); remove it to start afresh");
     // A fresh log, or on resume the rows of the epochs kept (later rows are dropped).
-    last_loss_ = checkpoints_->open_log(
+    const auto logged = checkpoints_->open_log(
         "epoch,loss,lr,steps,ms_per_step,val_loss,val_mae,val_rmse,val_accuracy", start_epoch_);
+    last_loss_ = logged.loss;
+    progress_.resume(logged.steps, logged.ms_per_step / 1e3);
   }
 
   Flow process(NodeContext& ctx) override {

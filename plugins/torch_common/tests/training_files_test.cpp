@@ -1,5 +1,6 @@
-// TrainingFiles (checkpoint names, the last checkpoint, the log kept on resume) and
-// TrainingProgress (step counts and ETA of the trainers' status line).
+// TrainingFiles (checkpoint names, the last checkpoint, the log kept on resume),
+// TrainerCheckpoints' reading of that log, and TrainingProgress (step counts and ETA of the
+// trainers' status line).
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -8,10 +9,12 @@
 #include <string>
 
 #include "support/process.hpp"
+#include "torch_common/trainer_checkpoints.hpp"
 #include "torch_common/training_files.hpp"
 #include "torch_common/training_progress.hpp"
 
 namespace fs = std::filesystem;
+using w2p::torch_common::TrainerCheckpoints;
 using w2p::torch_common::TrainingFiles;
 using w2p::torch_common::TrainingProgress;
 
@@ -52,6 +55,27 @@ TEST(TrainingFiles, OpenLogKeepsTheCheckpointedEpochsOnResume) {
   EXPECT_EQ(read(files.log_path()), "epoch,loss\n1,0.5\n2,0.25\n");
   EXPECT_EQ(files.open_log("epoch,loss", 0).size(), 0u);
   EXPECT_EQ(read(files.log_path()), "epoch,loss\n");
+}
+
+TEST(TrainerCheckpoints, ResumedLogGivesTheLastKeptEpochsLossStepsAndStepTime) {
+  w2p::test::ScratchDir dir;
+  const std::string header = "epoch,loss,lr,steps,ms_per_step,val_loss";
+  TrainerCheckpoints checkpoints(dir.path().string(), "t");
+  EXPECT_EQ(checkpoints.open_log(header, 0).steps, 0);  // a fresh log
+  checkpoints.append_log("1,2.5,0,137,12763.3,");
+  checkpoints.append_log("2,1.25,0.0002,137,12000,0.9");
+  checkpoints.append_log("3,1.0,0.0004,137,11000,0.8");
+  const auto last = checkpoints.open_log(header, 2);
+  EXPECT_DOUBLE_EQ(last.loss, 1.25);
+  EXPECT_EQ(last.steps, 137);
+  EXPECT_DOUBLE_EQ(last.ms_per_step, 12000);
+}
+
+TEST(TrainingProgress, ResumedRunShowsTheEtaFromItsFirstStep) {
+  TrainingProgress p(3);
+  p.resume(4, 2.0);  // the log's last epoch: 4 steps of 2 s
+  p.step(1, 2.0);
+  EXPECT_EQ(p.text(), "epoch 2/3 step 1/4 ETA 14s");
 }
 
 TEST(TrainingProgress, EstimatesTheTimeLeftFromTheStepsOfAFinishedEpoch) {

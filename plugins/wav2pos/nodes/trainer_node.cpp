@@ -203,10 +203,12 @@ class Trainer final : public Node {
     start_epoch_ = checkpoints_->resume(
         ctx, run.resume, *model_, optimizer_.get(),
         "expected a checkpoint of this node's architecture; remove it to start afresh");
-    last_loss_ = checkpoints_->open_log(
+    const auto logged = checkpoints_->open_log(
         "epoch,loss,audio_loss,location_loss,lr,steps,ms_per_step,val_loss,val_mae_cm,"
         "val_accuracy",
         start_epoch_);
+    last_loss_ = logged.loss;
+    progress_.resume(logged.steps, logged.ms_per_step / 1e3);
   }
 
   Flow process(NodeContext& ctx) override {
