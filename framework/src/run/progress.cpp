@@ -98,7 +98,8 @@ std::string ProgressReporter::render(double elapsed) {
   for (const auto& r : rows) done.push_back(r.done);
   history_.emplace_back(elapsed, done);
   // Rates over the last ~5 s follow changes in speed; the ETA divides by the rate over the last
-  // ~2 minutes, which steadies it when items come in bursts (a training step every few seconds).
+  // ~10 minutes, which steadies it when items come in bursts (a training step every few seconds)
+  // and through pauses (a trainer's validation after each epoch).
   while (history_.size() > 2 && elapsed - history_.front().first > kEtaWindowSeconds) {
     history_.pop_front();
   }

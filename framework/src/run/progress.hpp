@@ -55,7 +55,7 @@ class ProgressReporter {
   bool line_shown_ = false;
   std::thread thread_;
   static constexpr double kRateWindowSeconds = 5.0;
-  static constexpr double kEtaWindowSeconds = 120.0;
+  static constexpr double kEtaWindowSeconds = 600.0;
   std::deque<std::pair<double, std::vector<std::uint64_t>>> history_;
 };
 

@@ -48,6 +48,24 @@ TEST(ProgressLine, EtaOfABurstySourceStaysNearTheMeanRate) {
   EXPECT_EQ(lines, 4 * 480 + 1);
 }
 
+TEST(ProgressLine, EtaRisesLittleThroughAPause) {
+  // 64 items every 10 s for 10 minutes, then a 2-minute pause (a trainer's validation).
+  std::uint64_t done = 0;
+  w2p::ProgressReporter reporter(
+      true, [](const std::string&) {},
+      [&] {
+        return std::vector<w2p::ProgressRow>{{"reader", done, 20000, ""}};
+      });
+  std::string line;
+  for (int tick = 0; tick <= 4 * 720; ++tick) {
+    if (tick % 40 == 0 && tick <= 4 * 600) done += 64;
+    line = reporter.render(tick * 0.25);
+  }
+  const double steady = static_cast<double>(20000 - done) / 6.4;
+  EXPECT_GT(eta_seconds(line) / steady, 1.0) << line;
+  EXPECT_LT(eta_seconds(line) / steady, 1.3) << line;
+}
+
 TEST(ProgressLine, RateFollowsTheLastSeconds) {
   std::uint64_t done = 0;
   w2p::ProgressReporter reporter(
