@@ -738,7 +738,7 @@ void Run::run_process(NodeRuntime& n, const Position& p) {
   std::vector<Emission> out;
   const auto t0 = Clock::now();
   if (!n.one_to_one && p.epoch != n.last_epoch) {
-    if (n.items_in > 0) end_epoch(n);
+    end_epoch(n);
     n.last_epoch = p.epoch;
     n.out_index.clear();
   }
@@ -871,8 +871,9 @@ void Run::check_complete(NodeRuntime& n) {
 }
 
 // A kAny node's input moved past epoch n.last_epoch: what end_epoch() emits belongs to it and
-// is numbered after that epoch's other outputs.
+// is numbered after that epoch's other outputs. Nothing to end before the first item.
 void Run::end_epoch(NodeRuntime& n) {
+  if (n.is_source || n.one_to_one || n.items_in == 0) return;
   std::vector<Emission> out;
   const bool ok = guarded(n, "end_epoch()", [&] {
     CallContext ctx(*this, n, nullptr, 0, n.last_epoch, 0, &out, false);
@@ -884,7 +885,7 @@ void Run::end_epoch(NodeRuntime& n) {
 // End of a node's stream: the last epoch ends, finish() may emit (checkpoints, summaries), then
 // outputs close.
 void Run::complete(NodeRuntime& n) {
-  if (!n.is_source && !n.one_to_one && n.items_in > 0) end_epoch(n);
+  end_epoch(n);
   std::vector<Emission> out;
   const bool ok = guarded(n, "finish()", [&] {
     CallContext ctx(*this, n, nullptr, 0, n.is_source ? n.src_epoch : n.last_epoch, 0, &out, false);
