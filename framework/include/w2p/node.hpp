@@ -12,7 +12,8 @@
 //   close(ctx)                     once if open() succeeded, also after errors and Ctrl-C
 // Threading: with max_concurrency(n > 1), process() runs on up to n threads at once for
 // different positions; open/finish/close never overlap anything. A NodeContext is valid only
-// during the call it is passed to; nodes never keep it.
+// during the call it is passed to; nodes never keep it. A kAny node that keeps input items
+// across calls says so with ctx.hold() (graph.max_in_flight then counts them).
 #pragma once
 
 #include <cstdint>
@@ -78,6 +79,12 @@ class NodeContext {
   virtual void status(std::string_view text) = 0;
   /// Expected number of items this source produces per epoch (enables ETA), if known.
   virtual void expect_items(std::uint64_t count) = 0;
+  /// kAny nodes, from process(): the node keeps the current input beyond this call (to batch
+  /// it). The source items it came from then stay counted against graph.max_in_flight until
+  /// the node's next emission, which carries them on, or the end of the epoch, so what a node
+  /// buffers is bounded like everything else in flight. Without it they stop counting once
+  /// process() returns.
+  virtual void hold() = 0;
   /// True once the run is being stopped (Ctrl-C or an error elsewhere): long loops return.
   virtual bool stop_requested() const = 0;
 };

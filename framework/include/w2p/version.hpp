@@ -10,9 +10,9 @@
 #include <cstdint>
 
 #define W2P_VERSION_STRING "0.1.0"
-#define W2P_PLUGIN_ABI 2u
+#define W2P_PLUGIN_ABI 3u
 // FNV-1a of the SDK headers (all but this one); framework/tests/core/abi_hash_test checks it.
-#define W2P_SDK_HEADERS_HASH "e004b2e0687ede10"
+#define W2P_SDK_HEADERS_HASH "2ebc1d4db6dfe6f4"
 
 #define W2P_STRINGIFY_IMPL(x) #x
 #define W2P_STRINGIFY(x) W2P_STRINGIFY_IMPL(x)

@@ -264,6 +264,7 @@ class BatchNode final : public Node {
       : size_(static_cast<std::size_t>(o.get_int("size"))), drop_last_(o.get_bool("drop_last")) {}
   Flow process(NodeContext& ctx) override {
     items_.push_back(ctx.in(kIn));
+    ctx.hold();  // counts against graph.max_in_flight until its batch is emitted
     if (items_.size() == size_) flush(ctx);
     return Flow::kContinue;
   }

@@ -9,6 +9,7 @@
 #include <csignal>
 #include <deque>
 #include <filesystem>
+#include <limits>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -42,6 +43,8 @@ using Clock = std::chrono::steady_clock;
 /// Frees one slot of a source's limiter when the last item derived from a source item is gone.
 struct SourceGate {
   flow::limiter_node<struct SourceOut>* limiter = nullptr;
+  std::string source;         // the source node's name, for errors
+  std::int64_t capacity = 0;  // graph.max_in_flight
   std::atomic<bool> live{true};
   std::atomic<std::int64_t> in_flight{0};
   std::atomic<std::int64_t> peak{0};
@@ -163,6 +166,8 @@ struct NodeRuntime {
   // kAny outputs: per-port position counters within the current epoch.
   std::map<std::string, std::uint64_t> out_index;
   std::uint64_t last_epoch = 0;
+  // kAny nodes: tokens of the inputs kept by ctx.hold(), passed on with the next emission.
+  Tokens held;
 
   // Statistics.
   std::atomic<std::uint64_t> items_in{0};
@@ -207,7 +212,9 @@ class CallContext final : public NodeContext {
     n_.status = std::string(text);
   }
   void expect_items(std::uint64_t count) override { n_.expected_per_epoch = count; }
+  void hold() override;
   bool stop_requested() const override;
+  bool held() const { return held_; }
 
  private:
   Run& run_;
@@ -216,6 +223,7 @@ class CallContext final : public NodeContext {
   std::uint64_t seq_, epoch_, index_;
   std::vector<Emission>* out_;
   bool per_item_;
+  bool held_ = false;
 };
 
 // ---- the run -----------------------------------------------------------------------------------
@@ -270,6 +278,9 @@ class Run {
   /// Sends emissions to their channels; `renumber`: new positions (kAny nodes, finish()).
   void deliver(NodeRuntime& n, std::vector<Emission>& emissions, bool renumber, std::uint64_t seq,
                std::uint64_t epoch, std::uint64_t index, const Tokens& tokens);
+  /// Fails the run when a node holds as many items of a source as may be in flight: none
+  /// could arrive any more, so the node would wait forever.
+  void check_held(NodeRuntime& n);
   void check_complete(NodeRuntime& n);
   void check_source_complete(NodeRuntime& n);
   void complete(NodeRuntime& n);
@@ -362,6 +373,15 @@ void CallContext::log(LogLevel level, std::string_view message) const {
 }
 
 bool CallContext::stop_requested() const { return run_.stopping(); }
+
+void CallContext::hold() {
+  if (n_.one_to_one || n_.is_source || !per_item_) {
+    throw Error(ErrorKind::kInternal,
+                "hold() called outside process() of a Cardinality::kAny node with stream "
+                "inputs; a one-to-one node's output carries its input's place in flight already");
+  }
+  held_ = true;
+}
 
 // ---- Run
 // ------------------------------------------------------------------------------------------
@@ -576,10 +596,25 @@ void Run::build_source(NodeRuntime& n) {
   NodeRuntime* np = &n;
   n.source = std::make_unique<flow::input_node<SourceOut>>(
       g, [this, np](tbb::flow_control& fc) { return run_source(*np, fc); });
-  n.limiter = std::make_unique<flow::limiter_node<SourceOut>>(
-      g, static_cast<std::size_t>(graph_.config.graph.max_in_flight));
+  // A source feeding a side input is read to its end whatever max_in_flight says: the side
+  // input keeps every item anyway (sharing their tensors), and a limit could leave it waiting
+  // forever behind this source's stream consumers, e.g. a test set that is both a trainer's
+  // validation input and the stream of an evaluator that waits for the trained weights.
+  const bool feeds_side_input =
+      std::any_of(n.spec->outputs.begin(), n.spec->outputs.end(), [&](const auto& port_channel) {
+        const auto& consumers =
+            channels_[static_cast<std::size_t>(port_channel.second)]->spec->consumers;
+        return std::any_of(consumers.begin(), consumers.end(),
+                           [](const GraphChannel::Consumer& c) { return c.side; });
+      });
+  const std::int64_t capacity = feeds_side_input ? std::numeric_limits<std::int64_t>::max()
+                                                 : graph_.config.graph.max_in_flight;
+  n.limiter =
+      std::make_unique<flow::limiter_node<SourceOut>>(g, static_cast<std::size_t>(capacity));
   n.gate = std::make_shared<SourceGate>();
   n.gate->limiter = n.limiter.get();
+  n.gate->source = n.spec->name;
+  n.gate->capacity = capacity;
   n.fanout = std::make_unique<flow::function_node<SourceOut>>(
       g, flow::unlimited, [this, np](const SourceOut& out) { forward_source(*np, out); });
   flow::make_edge(*n.source, *n.limiter);
@@ -717,11 +752,17 @@ void Run::check_side_ready(NodeRuntime& n) {
 void Run::deliver(NodeRuntime& n, std::vector<Emission>& emissions, bool renumber,
                   std::uint64_t seq, std::uint64_t epoch, std::uint64_t index,
                   const Tokens& tokens) {
+  Tokens carried = tokens;
+  if (!emissions.empty() && !n.held.empty()) {
+    // What the node held (ctx.hold()) is in what it emits now: it travels on with it.
+    carried.insert(carried.end(), n.held.begin(), n.held.end());
+    n.held.clear();
+  }
   for (auto& e : emissions) {
     ChannelRuntime& c = *channels_[static_cast<std::size_t>(n.spec->outputs.at(e.port))];
     auto env = std::make_shared<Envelope>();
     env->item = std::make_shared<const Item>(std::move(e.item));
-    env->tokens = tokens;
+    env->tokens = carried;
     // Positions stay contiguous per channel: renumbered items (kAny nodes, end-of-stream
     // emissions) come after everything sent so far.
     const std::uint64_t position = c.sent.fetch_add(1);
@@ -742,9 +783,11 @@ void Run::run_process(NodeRuntime& n, const Position& p) {
     n.last_epoch = p.epoch;
     n.out_index.clear();
   }
+  bool held = false;
   const bool ok = guarded(n, "process()", [&] {
     CallContext ctx(*this, n, &p, p.seq, p.epoch, p.index, &out, true);
     n.node->process(ctx);
+    held = ctx.held();
     if (n.one_to_one) {
       for (const auto& [port, ch] : n.spec->outputs) {
         const bool emitted =
@@ -760,9 +803,31 @@ void Run::run_process(NodeRuntime& n, const Position& p) {
   });
   n.busy_ns += std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count();
   ++n.items_in;
-  if (ok) deliver(n, out, !n.one_to_one, p.seq, p.epoch, p.index, p.tokens);
+  if (ok && held) n.held.insert(n.held.end(), p.tokens.begin(), p.tokens.end());
+  if (ok) deliver(n, out, !n.one_to_one, p.seq, p.epoch, p.index, held ? Tokens{} : p.tokens);
+  if (ok && held) check_held(n);
   ++n.positions_done;
   check_complete(n);
+}
+
+void Run::check_held(NodeRuntime& n) {
+  std::map<const SourceGate*, std::set<const Token*>> per_source;
+  for (const auto& token : n.held) {
+    const SourceGate& gate = *token->gate;
+    auto& items = per_source[&gate];
+    items.insert(token.get());
+    if (static_cast<std::int64_t>(items.size()) < gate.capacity) continue;
+    fail(Error(ErrorKind::kConfig,
+               "node '" + n.spec->name + "' holds " + std::to_string(gate.capacity) +
+                   " items of source '" + gate.source +
+                   "' without emitting, as many as graph.max_in_flight lets be in flight: no "
+                   "further item can arrive")
+             .in_node(n.spec->name)
+             .note("expected graph.max_in_flight above what the node collects before it "
+                   "emits (e.g. a batch size), better a few times that so that the next batch "
+                   "is read while this one is processed"));
+    return;
+  }
 }
 
 SourceOut Run::run_source(NodeRuntime& n, tbb::flow_control& fc) {
@@ -880,6 +945,7 @@ void Run::end_epoch(NodeRuntime& n) {
     n.node->end_epoch(ctx);
   });
   if (ok) deliver(n, out, true, 0, n.last_epoch, 0, {});
+  n.held.clear();  // holds end with the epoch (e.g. a dropped last batch)
 }
 
 // End of a node's stream: the last epoch ends, finish() may emit (checkpoints, summaries), then
@@ -1024,8 +1090,10 @@ RunResult Run::execute() {
                     "pipeline stalled: node '" + n->spec->name + "' did not finish (" +
                         std::to_string(n->items_in.load()) + " items processed)")
                   .in_node(n->spec->name)
-                  .note("a node waiting for a side input that depends on its own stream, or "
-                        "a batch larger than graph.max_in_flight, can stall a pipeline"));
+                  .note("a node's stream waits until its side inputs are complete; if a side "
+                        "input depends on a source that also feeds that waiting stream, only "
+                        "graph.max_in_flight of its items can wait and the source never ends: "
+                        "give the side input a reader of its own"));
         }
       }
     }

@@ -45,6 +45,7 @@ class FakeContext : public NodeContext {
   void log(LogLevel /*level*/, std::string_view /*message*/) const override {}
   void status(std::string_view /*text*/) override {}
   void expect_items(std::uint64_t count) override { expected = count; }
+  void hold() override {}
   bool stop_requested() const override { return false; }
 };
 

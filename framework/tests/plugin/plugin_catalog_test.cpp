@@ -57,6 +57,7 @@ class RecordingContext : public NodeContext {
   void log(LogLevel /*level*/, std::string_view /*message*/) const override {}
   void status(std::string_view /*text*/) override {}
   void expect_items(std::uint64_t /*count*/) override {}
+  void hold() override {}
   bool stop_requested() const override { return false; }
 
   std::vector<std::pair<std::string, Item>> emitted;

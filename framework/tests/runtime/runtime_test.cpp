@@ -124,6 +124,67 @@ nodes:
   EXPECT_LE(src->peak_in_flight, 8);  // ...but never by more than max_in_flight
 }
 
+TEST_F(RuntimeTest, ItemsABatchHoldsCountAsInFlight) {
+  // A slow consumer of batches of 5: what core.batch collects and the batches queued behind
+  // the sink stay within max_in_flight source items, not max_in_flight batches.
+  const RunResult r = run(write("p.yaml", R"(
+graph: {max_in_flight: 20, threads: 2}
+channels: {lag: {store: lag.h5}}
+nodes:
+  - {name: src, type: core.tensor_source, options: {count: 300, shape: [4]}, outputs: {out: x}}
+  - {name: tap, type: rttest.tap, options: {counter: held}, inputs: {in: x}, outputs: {out: t}}
+  - {name: batch, type: core.batch, options: {size: 5}, inputs: {in: t}, outputs: {out: b}}
+  - {name: sink, type: rttest.lag_sink, options: {counter: held, sleep_us: 2000}, inputs: {in: b},
+     outputs: {lag: lag}}
+)"));
+  ASSERT_TRUE(r.ok()) << errors_of(r);
+  const auto lag = read_store(dir_ / "run" / "lag.h5");
+  ASSERT_EQ(lag.size(), 1u);
+  const std::int64_t most_ahead = lag[0].get("lag").item<std::int64_t>();
+  EXPECT_LE(most_ahead, 20);  // was up to 20 batches, i.e. 100 items
+  EXPECT_GE(most_ahead, 10);  // the next batches were read while the sink slept
+}
+
+TEST_F(RuntimeTest, ABatchLargerThanMaxInFlightIsAnErrorNotAHang) {
+  const RunResult r = run(write("p.yaml", R"(
+graph: {max_in_flight: 8}
+nodes:
+  - {name: src, type: core.tensor_source, options: {count: 100, shape: [2]}, outputs: {out: x}}
+  - {name: batch, type: core.batch, options: {size: 10}, inputs: {in: x}, outputs: {out: b}}
+  - {name: sink, type: core.null_sink, inputs: {in: b}}
+)"));
+  ASSERT_FALSE(r.ok());
+  const std::string text = errors_of(r);
+  EXPECT_NE(text.find("node 'batch' holds 8 items of source 'src'"), std::string::npos) << text;
+  EXPECT_NE(text.find("graph.max_in_flight above"), std::string::npos) << text;
+  EXPECT_EQ(text.find("stalled"), std::string::npos) << text;
+}
+
+TEST_F(RuntimeTest, ASourceFeedingASideInputIsReadToItsEnd) {
+  // `v` is fit's side input and shift's stream; shift waits for a total that needs fit, so
+  // its items pile up. Were v limited to 4 in flight, fit's side input could never complete.
+  const RunResult r = run(write("p.yaml", R"(
+graph: {max_in_flight: 4}
+channels: {y: {store: y.h5}}
+nodes:
+  - {name: a, type: core.tensor_source, options: {count: 3, shape: [3]}, outputs: {out: ax}}
+  - {name: val, type: core.tensor_source, options: {count: 40, shape: [3], fill: index},
+     outputs: {out: v}}
+  - {name: fit, type: rttest.side_sum, inputs: {in: ax, side: v}, outputs: {out: fitted}}
+  - {name: total, type: rttest.total, inputs: {in: fitted}, outputs: {total: sums}}
+  - {name: shift, type: rttest.add_side, inputs: {in: v, total: sums}, outputs: {out: y}}
+)"));
+  ASSERT_TRUE(r.ok()) << errors_of(r);
+  const auto y = read_store(dir_ / "run" / "y.h5");
+  ASSERT_EQ(y.size(), 40u);
+  const float first = y[0].get("x").data<float>()[0];
+  EXPECT_FLOAT_EQ(y[39].get("x").data<float>()[0] - first, 39.0f);
+  // The total: 3 items of 3 uniform [0, 1) values, each shifted by the side input's sum
+  // 3 (0 + ... + 39) = 2340.
+  EXPECT_GE(first, 9 * 2340.0f);
+  EXPECT_LT(first, 9 * 2341.0f);
+}
+
 TEST_F(RuntimeTest, NodeExceptionStopsTheRunAndNamesTheNode) {
   const RunResult r = run(write("p.yaml", R"(
 channels: {y: {store: y.h5, chunk_items: 8}}

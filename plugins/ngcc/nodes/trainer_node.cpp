@@ -57,9 +57,7 @@ class Trainer final : public Node {
       "the last checkpoint (earlier epochs of the stream are skipped). At the end the weights "
       "are written as <prefix>_weights.pt (torch.save state_dict, keys 'ngcc.*') and emitted "
       "once. Randomness comes from the per-batch generator: results do not depend on thread "
-      "count. Note: core.batch delivers an epoch's last partial batch with the next epoch's "
-      "position, so it is counted in the next epoch (use sizes divisible by the batch size or "
-      "drop_last for exact epochs).";
+      "count.";
   static constexpr Port kBatch{"batch"};
   static constexpr Port kVal{"val"};
   static constexpr Port kCheckpoint{"checkpoint"};

@@ -29,9 +29,11 @@ constexpr double kZeroGrad = 1e-4;  // |gradient| of parameters whose exact grad
 // Gradients: the PHAT weighting G / (|G| + eps) makes the backward ill-conditioned for the
 // parameters BELOW the GCC (backbone): perturbing the input by 1e-6 relative changes their
 // gradients by 7-12 % (measured with the reference-exact path). So they are compared only where
-// our forward is bit-identical to the reference's (direct convolutions); with the FFT ones
-// (forward ~1.5e-6 off) only the head's gradients are, and the FFT backward itself is checked
-// against the direct one without the GCC in ngcc_phat_test.
+// our backbone forward is bit-identical to the reference's: direct convolutions, on a CPU whose
+// convolution kernels round like the reference's (LibTorch's oneDNN AVX2 kernels do; its
+// AVX-512 ones are ~1e-6 off and move these gradients by ~3 %). Otherwise, as with the FFT
+// convolutions (forward ~1.5e-6 off), only the head's gradients are, and the FFT backward itself
+// is checked against the direct one without the GCC in ngcc_phat_test.
 constexpr double kGradTol = 5e-4;  // measured 1.8e-4 (head BatchNorm biases; 1 thread)
 constexpr double kGradTolFft = 2e-3;
 
@@ -44,7 +46,6 @@ class NgccParity : public ::testing::TestWithParam<bool> {
 
   bool fft() const { return GetParam(); }
   double tol() const { return fft() ? kTolFft : kTol; }
-  double grad_tol() const { return fft() ? kGradTolFft : kGradTol; }
   std::string tag(const std::string& what) const { return what + (fft() ? " [fft]" : " [direct]"); }
   MaskedNgccPhat model() const {
     NgccPhatConfig config;
@@ -63,6 +64,21 @@ class NgccParity : public ::testing::TestWithParam<bool> {
   void expect_close(const std::string& what, const torch::Tensor& got, const std::string& name,
                     double tolerance) const {
     EXPECT_LE(report_deviation(tag(what), got, read(name)).rel, tolerance) << name;
+  }
+
+  // Whether the train-mode backbone output equals the reference's bit for bit (see kGradTol).
+  bool backbone_bit_identical() const {
+    if (fft()) return false;
+    auto m = model();
+    m->train();
+    torch::NoGradGuard no_grad;
+    std::vector<torch::Tensor> trace;
+    m->ngcc->backbone_forward(read("inputs/x1"), &trace);
+    for (int l = 0; l < 4; ++l) {
+      const auto want = read("train/backbone_layer" + std::to_string(l) + "_x1_ex0_ch");
+      if (!torch::equal(channels(trace[l + 1][0]), want)) return false;
+    }
+    return true;
   }
 
   static std::unique_ptr<w2p::test::H5Reader> file_;
@@ -173,8 +189,18 @@ TEST_P(NgccParity, TrainStepLossStatisticsGradientsAndAdamW) {
   opt->zero_grad();
   out.loss.backward();
   const auto params = m->named_parameters();
-  const auto comparable = [this](const std::string& key) {
-    return !fft() || key.rfind("ngcc.mlp.", 0) == 0 || key.rfind("ngcc.final_conv.", 0) == 0;
+  const bool backbone_comparable = backbone_bit_identical();
+  // The head's gradients behind a forward that is not bit-identical: the FFT path's bound.
+  const double grad_tol = backbone_comparable ? kGradTol : kGradTolFft;
+  if (!fft() && !backbone_comparable) {
+    std::printf(
+        "[ note ] the backbone's forward is not bit-identical to the reference's on this CPU "
+        "(its convolution kernels round differently): the backbone's ill-conditioned gradients "
+        "are not compared, the head's are\n");
+  }
+  const auto comparable = [backbone_comparable](const std::string& key) {
+    return backbone_comparable || key.rfind("ngcc.mlp.", 0) == 0 ||
+           key.rfind("ngcc.final_conv.", 0) == 0;
   };
 
   // Gradients. Conv biases in front of a train-mode BatchNorm and the final bias under a softmax
@@ -200,14 +226,14 @@ TEST_P(NgccParity, TrainStepLossStatisticsGradientsAndAdamW) {
       continue;
     }
     if (!comparable(key)) continue;
-    EXPECT_LE(report_deviation(tag("grad l2 " + key), norm, want).rel, grad_tol()) << key;
+    EXPECT_LE(report_deviation(tag("grad l2 " + key), norm, want).rel, grad_tol) << key;
   }
   EXPECT_EQ(zero_checked, 7);
   for (const auto& key : file_->list("adamw/grad")) {
     if (zero_grad(key) || !comparable(key)) continue;
     EXPECT_LE(
         report_deviation(tag("grad " + key), params[key].grad(), read("adamw/grad/" + key)).rel,
-        grad_tol())
+        grad_tol)
         << key;
   }
 
@@ -246,7 +272,7 @@ TEST_P(NgccParity, TrainStepLossStatisticsGradientsAndAdamW) {
       static_cast<long long>(total), worst_param);
   EXPECT_LE(worst_dir, 1e-3);
   EXPECT_LE(worst_param, 2 * lr);
-  EXPECT_GT(compared, fft() ? total / 10 : total * 9 / 10);
+  EXPECT_GT(compared, backbone_comparable ? total * 9 / 10 : total / 10);
 }
 
 // The filter bank from the fixture's (perturbed: negative entries, a band past 8 kHz) parameters.

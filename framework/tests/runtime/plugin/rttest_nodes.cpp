@@ -1,8 +1,13 @@
 // Nodes for the runtime tests: a parallel transform, a two-input join, a slow sink (for
-// back-pressure), a node with a side input, and one that records each item's stream position.
+// back-pressure), nodes with side inputs, one that records each item's stream position, and a
+// tap + sink pair that measures how many source items are in flight between them.
 #include <w2p/plugin.hpp>
 
+#include <algorithm>
 #include <chrono>
+#include <map>
+#include <mutex>
+#include <string>
 #include <thread>
 
 namespace {
@@ -94,25 +99,12 @@ class SlowSink final : public w2p::Node {
   std::int64_t sleep_us_;
 };
 
-// out.x = in.x + (sum of every item of the side input): opened once the side stream ended.
-class AddSide final : public w2p::Node {
+// out.x = in.x + an offset taken from a side input in open(): the side stream must have ended.
+class ShiftBySide : public w2p::Node {
  public:
-  static constexpr const char* kDoc = "Adds the total of a side input to every item.";
   static constexpr w2p::Port kIn{"in"};
-  static constexpr w2p::Port kTotal{"total"};
   static constexpr w2p::Port kOut{"out"};
   static std::vector<w2p::OptionSpec> options() { return {}; }
-  static w2p::Contract declare(const w2p::Options&) {
-    return w2p::Contract()
-        .input(kIn, w2p::Schema{{{"x", kAnyF32, ""}}}, "values")
-        .side_input(kTotal, w2p::spec(w2p::DType::kF64), "totals to add")
-        .output_from(
-            kOut, kIn, [](const w2p::Schema& s) { return s; }, "shifted values");
-  }
-  explicit AddSide(const w2p::Options&) {}
-  void open(w2p::NodeContext& ctx) override {
-    for (const auto& item : ctx.side(kTotal)) offset_ += item.get("total").item<double>();
-  }
   w2p::Flow process(w2p::NodeContext& ctx) override {
     w2p::Tensor x = ctx.in(kIn).get("x").clone();
     for (std::int64_t i = 0; i < x.numel(); ++i) {
@@ -122,8 +114,119 @@ class AddSide final : public w2p::Node {
     return w2p::Flow::kContinue;
   }
 
- private:
+ protected:
+  static w2p::Contract shift_contract() {
+    return w2p::Contract()
+        .input(kIn, w2p::Schema{{{"x", kAnyF32, ""}}}, "values")
+        .output_from(
+            kOut, kIn, [](const w2p::Schema& s) { return s; }, "shifted values");
+  }
   double offset_ = 0;
+};
+
+// Shifted by the sum of the side input's totals (f64 scalars).
+class AddSide final : public ShiftBySide {
+ public:
+  static constexpr const char* kDoc = "Adds the total of a side input to every item.";
+  static constexpr w2p::Port kTotal{"total"};
+  static w2p::Contract declare(const w2p::Options&) {
+    return shift_contract().side_input(kTotal, w2p::spec(w2p::DType::kF64), "totals to add");
+  }
+  explicit AddSide(const w2p::Options&) {}
+  void open(w2p::NodeContext& ctx) override {
+    for (const auto& item : ctx.side(kTotal)) offset_ += item.get("total").item<double>();
+  }
+};
+
+// Shifted by the sum of every element of every item of the side input `side` (f32 values).
+class SideSum final : public ShiftBySide {
+ public:
+  static constexpr const char* kDoc = "Adds the sum of a side input of values to every item.";
+  static constexpr w2p::Port kSide{"side"};
+  static w2p::Contract declare(const w2p::Options&) {
+    return shift_contract().side_input(kSide, w2p::Schema{{{"x", kAnyF32, ""}}}, "values to sum");
+  }
+  explicit SideSum(const w2p::Options&) {}
+  void open(w2p::NodeContext& ctx) override {
+    for (const auto& item : ctx.side(kSide)) {
+      const w2p::Tensor& x = item.get("x");
+      for (std::int64_t i = 0; i < x.numel(); ++i) offset_ += x.data<float>()[i];
+    }
+  }
+};
+
+// Items counted per name, shared by the tap and lag sinks of one run (one plugin instance).
+std::int64_t& counter(const std::string& name) {
+  static std::map<std::string, std::int64_t> counters;
+  return counters[name];
+}
+std::mutex& counter_mutex() {
+  static std::mutex m;
+  return m;
+}
+
+// Passes items on unchanged, counting them under option `counter`.
+class Tap final : public w2p::Node {
+ public:
+  static constexpr const char* kDoc = "Counts the items passing by (see rttest.lag_sink).";
+  static constexpr w2p::Port kIn{"in"};
+  static constexpr w2p::Port kOut{"out"};
+  static std::vector<w2p::OptionSpec> options() { return {w2p::OptionSpec::string("counter")}; }
+  static w2p::Contract declare(const w2p::Options&) {
+    return w2p::Contract()
+        .input_any(kIn, "anything")
+        .output_from(
+            kOut, kIn, [](const w2p::Schema& s) { return s; }, "the same items");
+  }
+  explicit Tap(const w2p::Options& o) : name_(o.get_string("counter")) {}
+  w2p::Flow process(w2p::NodeContext& ctx) override {
+    {
+      std::lock_guard<std::mutex> lock(counter_mutex());
+      ++counter(name_);
+    }
+    ctx.emit(kOut, ctx.in(kIn));
+    return w2p::Flow::kContinue;
+  }
+
+ private:
+  std::string name_;
+};
+
+// A slow sink of batches: before each batch, how many items have passed the tap `counter` but
+// not yet been consumed here (batch rows count as items); emits the largest such lag at the end.
+class LagSink final : public w2p::Node {
+ public:
+  static constexpr const char* kDoc = "Largest number of tapped items not yet consumed.";
+  static constexpr w2p::Port kIn{"in"};
+  static constexpr w2p::Port kLag{"lag"};
+  static std::vector<w2p::OptionSpec> options() {
+    return {w2p::OptionSpec::string("counter"),
+            w2p::OptionSpec::integer("sleep_us", 2000).range(0, 1e7)};
+  }
+  static w2p::Contract declare(const w2p::Options&) {
+    return w2p::Contract()
+        .input(kIn, w2p::Schema{{{"x", kAnyF32, ""}}}, "batches")
+        .output(kLag, w2p::spec(w2p::DType::kI64), "largest lag")
+        .cardinality(w2p::Cardinality::kAny);
+  }
+  explicit LagSink(const w2p::Options& o)
+      : name_(o.get_string("counter")), sleep_us_(o.get_int("sleep_us")) {}
+  w2p::Flow process(w2p::NodeContext& ctx) override {
+    {
+      std::lock_guard<std::mutex> lock(counter_mutex());
+      max_lag_ = std::max(max_lag_, counter(name_) - consumed_);
+    }
+    busy_sleep(sleep_us_);
+    consumed_ += ctx.in(kIn).get("x").dim(0);
+    return w2p::Flow::kContinue;
+  }
+  void finish(w2p::NodeContext& ctx) override { ctx.emit(kLag, w2p::Tensor::scalar(max_lag_)); }
+
+ private:
+  std::string name_;
+  std::int64_t sleep_us_;
+  std::int64_t consumed_ = 0;
+  std::int64_t max_lag_ = 0;
 };
 
 // Sums every element of the stream; emits the total at the end of the stream.
@@ -182,6 +285,9 @@ void register_nodes(w2p::Registry& r) {
   r.add(w2p::make_node_type<AddSide>("rttest.add_side"));
   r.add(w2p::make_node_type<Total>("rttest.total"));
   r.add(w2p::make_node_type<Stamp>("rttest.stamp"));
+  r.add(w2p::make_node_type<SideSum>("rttest.side_sum"));
+  r.add(w2p::make_node_type<Tap>("rttest.tap"));
+  r.add(w2p::make_node_type<LagSink>("rttest.lag_sink"));
 }
 
 }  // namespace
