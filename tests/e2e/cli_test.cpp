@@ -213,23 +213,28 @@ nodes:
   EXPECT_NE(run.output.find("total: f64[] mean 1710"), std::string::npos) << run.output;
 }
 
-TEST_F(CliTest, StagesRunFirstWithTheirVarsAndAreReusedOnTheNextRun) {
-  // The stage stores `count` items; the main pipeline opens that store (which must exist when
-  // it is validated) and sums it.
-  write("make.yaml", R"(vars: {count: 5}
+// make.yaml stores `count` items; main.yaml lists it as a stage, then opens that store with
+// `read_fields` and sums it.
+fs::path write_staged_pipeline(const w2p::test::ScratchDir& dir, const std::string& read_fields) {
+  dir.write("make.yaml", R"(vars: {count: 5}
 channels: {x: {store: x.h5}}
 nodes:
   - {name: src, type: core.tensor_source, options: {count: "${count}", shape: [2], fill: index}, outputs: {out: x}}
   - {name: sink, type: core.null_sink, inputs: {in: x}}
 )");
-  const fs::path main = write("main.yaml", R"(vars: {n: 7, data: stage_out}
+  return dir.write("main.yaml", R"(vars: {n: 7, data: stage_out}
 stages:
   - {pipeline: make.yaml, vars: {count: "${n}"}, run_dir: "${data}"}
 nodes:
-  - {name: read, type: core.store_reader, options: {path: "${data}/x.h5"}, outputs: {items: x}}
+  - {name: read, type: core.store_reader, options: {path: "${data}/x.h5", fields: )" +
+                                    read_fields + R"(}, outputs: {items: x}}
   - {name: sum, type: examples.running_sum, inputs: {in: x}, outputs: {total: t}}
   - {name: log, type: core.log, inputs: {in: t}}
 )");
+}
+
+TEST_F(CliTest, StagesRunFirstWithTheirVarsAndAreReusedOnTheNextRun) {
+  const fs::path main = write_staged_pipeline(scratch_, "[x]");
   const std::string cmd = std::string(W2P_RUN_EXE) + " --plugin-path " W2P_EXAMPLES_PLUGIN_DIR +
                           " " + quote(main) + " --run-dir " + quote(dir_ / "run");
   const CommandResult first = shell(cmd);
@@ -246,6 +251,22 @@ nodes:
   const CommandResult broken = shell(cmd);
   EXPECT_EQ(broken.exit_code, 2) << broken.output;
   EXPECT_NE(broken.output.find("make.yaml failed"), std::string::npos) << broken.output;
+}
+
+TEST_F(CliTest, CheckValidatesAStagedPipelineBeforeItsStagesRan) {
+  // The store main.yaml reads does not exist yet: --check takes its schema from the stage's
+  // check, so it validates the whole chain and still writes nothing.
+  const std::string check =
+      std::string(W2P_RUN_EXE) + " --check --plugin-path " + W2P_EXAMPLES_PLUGIN_DIR + " ";
+  const CommandResult ok = shell(check + quote(write_staged_pipeline(scratch_, "[x]")));
+  ASSERT_EQ(ok.exit_code, 0) << ok.output;
+  EXPECT_NE(ok.output.find("main.yaml: ok (3 nodes"), std::string::npos) << ok.output;
+  EXPECT_FALSE(fs::exists(dir_ / "stage_out"));
+  // ... and what the stage will store is checked against what the main pipeline reads.
+  const CommandResult bad = shell(check + quote(write_staged_pipeline(scratch_, "[y]")));
+  EXPECT_EQ(bad.exit_code, 2) << bad.output;
+  EXPECT_NE(bad.output.find("'y'"), std::string::npos) << bad.output;
+  EXPECT_FALSE(fs::exists(dir_ / "stage_out"));
 }
 
 }  // namespace

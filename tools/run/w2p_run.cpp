@@ -13,6 +13,7 @@
 #include "config/pipeline_config.hpp"
 #include "graph/pipeline_graph.hpp"
 #include "nodes/builtin_nodes.hpp"
+#include "nodes/store_reader_node.hpp"
 #include "plugin/plugin_catalog.hpp"
 #include "run/progress.hpp"
 #include "run/runtime.hpp"
@@ -147,6 +148,10 @@ int run_pipeline(const std::string& pipeline, const w2p::ConfigOverrides& overri
   if (how.check_only) {
     std::cerr << graph.config.file << ": ok (" << graph.nodes.size() << " nodes, "
               << graph.channels.size() << " channels)\n";
+    // What this pipeline would store, for the checks of the pipelines that read it.
+    for (const auto& channel : graph.channels) {
+      if (!channel.config.store.empty()) w2p::plan_store(channel.config.store, channel.schema);
+    }
     return 0;
   }
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <numeric>
@@ -43,6 +44,28 @@ Schema selected_schema(const Schema& schema, const std::vector<std::string>& fie
     out.fields.push_back(*f);
   }
   return out;
+}
+
+std::mutex& planned_mutex() {
+  static std::mutex m;
+  return m;
+}
+std::map<std::string, Schema>& planned_stores() {
+  static std::map<std::string, Schema> stores;
+  return stores;
+}
+std::string store_key(const std::string& path) {
+  return std::filesystem::absolute(path).lexically_normal().string();
+}
+
+// The schema plan_store() recorded for a store that does not exist yet, if any.
+std::optional<Schema> planned_schema(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::exists(path, ec)) return std::nullopt;
+  std::lock_guard<std::mutex> lock(planned_mutex());
+  const auto it = planned_stores().find(store_key(path));
+  if (it == planned_stores().end()) return std::nullopt;
+  return it->second;
 }
 
 // Opens the store for declare(): a missing file gets a hint about what makes it.
@@ -92,10 +115,11 @@ class StoreReaderNode : public Node {
 
   static Contract declare(const Options& o) {
     const std::string& path = o.get_string("path");
-    auto store = open_store(path);
+    const std::optional<Schema> planned = planned_schema(path);
+    const Schema schema = planned ? *planned : open_store(path)->schema();
     Contract c;
-    c.output(kItems, selected_schema(store->schema(), o.get_string_list("fields"), path),
-             "the items of store '" + path + "'");
+    c.output(kItems, selected_schema(schema, o.get_string_list("fields"), path),
+             "the items of store '" + path + "'" + (planned ? " (made by an earlier stage)" : ""));
     c.repeatable();
     return c;
   }
@@ -161,6 +185,11 @@ class StoreReaderNode : public Node {
 };
 
 }  // namespace
+
+void plan_store(const std::string& path, const Schema& schema) {
+  std::lock_guard<std::mutex> lock(planned_mutex());
+  planned_stores()[store_key(path)] = schema;
+}
 
 NodeType store_reader_node_type() { return make_node_type<StoreReaderNode>("core.store_reader"); }
 
