@@ -8,7 +8,9 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <numeric>
 #include <set>
+#include <sstream>
 
 #include "channel/hdf5_util.hpp"
 
@@ -23,8 +25,8 @@ namespace fs = std::filesystem;
 
 constexpr const char* kPartialSuffix = ".partial";
 // Root attributes the layout owns; provenance attributes may not use these names.
-const std::set<std::string> kReserved = {"w2p_format", "w2p_fields", "w2p_chunk_items", "complete",
-                                         "items"};
+const std::set<std::string> kReserved = {"w2p_format", "w2p_fields", "w2p_chunk_items",
+                                         "complete",   "items",      "epoch_items"};
 // Largest HDF5 chunk along the item axis (HDF5 refuses chunks of 4 GiB and more).
 constexpr std::uint64_t kMaxChunkBytes = 1ULL << 30;
 // Uncompressed items at least this large are written one by one from their own buffers: HDF5
@@ -273,16 +275,29 @@ void StoreWriter::append(const Item& item) {
   }
 }
 
-void StoreWriter::commit() {
+void StoreWriter::commit(const std::vector<std::uint64_t>& epoch_items) {
   Impl& s = *impl_;
   if (s.committed) return;
   if (s.broken)
     throw Error(ErrorKind::kIo,
                 "store " + squote(s.partial) + ": an earlier write failed; cannot commit");
+  const std::uint64_t in_epochs =
+      std::accumulate(epoch_items.begin(), epoch_items.end(), std::uint64_t{0});
+  if (!epoch_items.empty() && in_epochs != size()) {
+    throw Error(ErrorKind::kInternal, "store " + squote(s.partial) + ": " +
+                                          std::to_string(size()) + " items written, but " +
+                                          std::to_string(in_epochs) + " in its epochs");
+  }
   {
     Lock lock(hdf5_mutex());
     s.write_pending();
     try {
+      if (epoch_items.size() > 1) {
+        std::string text;
+        for (const std::uint64_t n : epoch_items)
+          text += (text.empty() ? "" : " ") + std::to_string(n);
+        h5::write_string_attr(s.file.get(), "epoch_items", text);
+      }
       h5::write_int_attr(s.file.get(), "items", static_cast<std::int64_t>(s.written));
       h5::write_int_attr(s.file.get(), "complete", 1);
     } catch (const Error&) {
@@ -894,6 +909,19 @@ Item StoreReader::read(std::uint64_t index, const std::vector<std::string>& fiel
     item.set(name, impl_->read_field(it->second, index));
   }
   return item;
+}
+
+std::vector<std::uint64_t> StoreReader::epoch_items() const {
+  const auto text = attribute("epoch_items");
+  if (!text) return {size()};
+  std::vector<std::uint64_t> out;
+  std::istringstream in(*text);
+  for (std::uint64_t n = 0; in >> n;) out.push_back(n);
+  if (!in.eof() || std::accumulate(out.begin(), out.end(), std::uint64_t{0}) != size()) {
+    throw Error(ErrorKind::kIo, "store " + squote(path()) + ": attribute epoch_items '" + *text +
+                                    "' does not count its " + std::to_string(size()) + " items");
+  }
+  return out;
 }
 
 std::optional<std::string> StoreReader::attribute(const std::string& name) const {

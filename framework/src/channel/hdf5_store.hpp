@@ -8,6 +8,8 @@
 //                            w2p_chunk_items int64: items per chunk (the unit of resumption)
 //                            complete        int64: 1 once committed, 0 while being written
 //                            items           int64: items stored (updated with every chunk)
+//                            epoch_items     string "n0 n1 ...": items per epoch of the stream,
+//                                            in order (only when it had several; optional)
 //                            <provenance>    string attributes given to the writer
 //                                            (framework version, plugins, config_hash, seed...)
 //   /<field>               a field whose spec has only fixed dims (each > 0), e.g. f32[7,16000]:
@@ -85,7 +87,10 @@ class StoreWriter {
   void append(const Item& item);
   /// Writes the last items, attribute complete=1 and the item count, fsyncs, closes and renames
   /// .partial -> path (replacing an older file of that name). append() is an error afterwards.
-  void commit();
+  /// `epoch_items`: the items of each epoch of the stream, in order (they must add up to
+  /// size()); recorded as attribute epoch_items when there is more than one epoch, so that a
+  /// replay keeps the stream's epochs.
+  void commit(const std::vector<std::uint64_t>& epoch_items = {});
 
  private:
   struct Impl;
@@ -108,6 +113,9 @@ class StoreReader {
   Item read(std::uint64_t index) const;
   /// Only the named fields (each must be in the schema).
   Item read(std::uint64_t index, const std::vector<std::string>& fields) const;
+  /// Items per epoch of the stream the store was written from (one entry = size() when it
+  /// recorded no epochs).
+  std::vector<std::uint64_t> epoch_items() const;
   /// A root attribute as text (numeric attributes such as `items` in decimal), if present.
   std::optional<std::string> attribute(const std::string& name) const;
   /// Every root attribute as text.

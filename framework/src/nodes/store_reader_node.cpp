@@ -110,6 +110,11 @@ class StoreReaderNode : public Node {
                       "those N items are permuted"),
         OptionSpec::string_list("fields", std::vector<std::string>{})
             .describe("fields to emit (empty = all fields of the store)"),
+        OptionSpec::boolean("store_epochs", false)
+            .describe("replay the epochs of the stream the store was written from: epoch e "
+                      "emits the items written in its epoch e (shuffle and limit apply within "
+                      "it), later epochs are empty; give the node as many epochs: (the runtime "
+                      "does so when it replays a store instead of recomputing it)"),
     };
   }
 
@@ -128,7 +133,8 @@ class StoreReaderNode : public Node {
       : path_(o.get_string("path")),
         shuffle_(o.get_bool("shuffle")),
         limit_(static_cast<std::uint64_t>(std::max<std::int64_t>(0, o.get_int("limit")))),
-        fields_(o.get_string_list("fields")) {}
+        fields_(o.get_string_list("fields")),
+        store_epochs_(o.get_bool("store_epochs")) {}
 
   void open(NodeContext& ctx) override {
     store_ = open_store(path_);
@@ -137,27 +143,39 @@ class StoreReaderNode : public Node {
     if (fields_.empty()) {
       for (const auto& f : now.fields) fields_.push_back(f.name);
     }
-    count_ = limit_ > 0 ? std::min(limit_, store_->size()) : store_->size();
-    ctx.expect_items(count_);
+    epoch_items_ = store_epochs_ ? store_->epoch_items() : std::vector{store_->size()};
+    ctx.expect_items(epoch_range(0).second);
   }
 
   Flow process(NodeContext& ctx) override {
     const std::uint64_t index = ctx.index();
-    if (index >= count_) return Flow::kEndOfStream;
+    const auto [first, count] = epoch_range(ctx.epoch());
+    if (index >= count) return Flow::kEndOfStream;
     std::uint64_t source = index;
     if (shuffle_) {
       std::lock_guard<std::mutex> lock(mutex_);
       if (!order_epoch_ || *order_epoch_ != ctx.epoch()) {
-        order_ = permutation(ctx.run().seed, ctx.run().node_name, ctx.epoch(), count_);
+        order_ = permutation(ctx.run().seed, ctx.run().node_name, ctx.epoch(), count);
         order_epoch_ = ctx.epoch();
       }
       source = order_[index];
     }
-    ctx.emit(kItems, store_->read(source, fields_));
+    ctx.emit(kItems, store_->read(first + source, fields_));
     return Flow::kContinue;
   }
 
   void close(NodeContext& /*ctx*/) override { store_.reset(); }
+
+  /// The first item and the number of items epoch `epoch` replays.
+  std::pair<std::uint64_t, std::uint64_t> epoch_range(std::uint64_t epoch) const {
+    const std::uint64_t e = store_epochs_ ? epoch : 0;
+    if (e >= epoch_items_.size()) return {0, 0};
+    const std::uint64_t first =
+        std::accumulate(epoch_items_.begin(), epoch_items_.begin() + static_cast<std::ptrdiff_t>(e),
+                        std::uint64_t{0});
+    const std::uint64_t n = epoch_items_[e];
+    return {first, limit_ > 0 ? std::min(limit_, n) : n};
+  }
 
   /// Fisher-Yates permutation of [0, n) for (seed, node, epoch).
   static std::vector<std::uint64_t> permutation(std::uint64_t seed, const std::string& node_name,
@@ -177,9 +195,10 @@ class StoreReaderNode : public Node {
   bool shuffle_;
   std::uint64_t limit_;
   std::vector<std::string> fields_;
+  bool store_epochs_;
   std::unique_ptr<StoreReader> store_;
-  std::uint64_t count_ = 0;
-  std::mutex mutex_;  // process() may run for several positions at once
+  std::vector<std::uint64_t> epoch_items_;  // all items in one epoch without store_epochs
+  std::mutex mutex_;                        // process() may run for several positions at once
   std::optional<std::uint64_t> order_epoch_;
   std::vector<std::uint64_t> order_;
 };

@@ -119,6 +119,7 @@ struct ChannelRuntime {
   std::unique_ptr<flow::sequencer_node<Delivery>> store_sequencer;
   std::unique_ptr<flow::function_node<Delivery>> store_sink;
   std::atomic<std::uint64_t> store_seen{0};
+  std::vector<std::uint64_t> epoch_items;  // stored items per epoch (the writer is serial)
   std::mutex store_mutex;
   bool committed = false;
 };
@@ -481,9 +482,11 @@ bool Run::plan_reuse() {
       if (spec.default_value) values[spec.key] = *spec.default_value;
     }
     values["path"] = c.config.store;
+    values["store_epochs"] = true;  // the consumers see the epochs the producer made
     replay.options = Options(values);
     try {
       replay.contract = replay.type->declare(replay.options);
+      replay.epochs = static_cast<std::int64_t>(StoreReader(c.config.store).epoch_items().size());
     } catch (const Error& e) {
       errors_.push_back(e);
       return false;
@@ -989,6 +992,8 @@ void Run::on_channel_closed(int channel) {
 void Run::on_store_item(ChannelRuntime& c, const Delivery& d) {
   if (cancelled_) return;
   try {
+    if (d.env->epoch >= c.epoch_items.size()) c.epoch_items.resize(d.env->epoch + 1, 0);
+    ++c.epoch_items[d.env->epoch];
     if (d.env->seq >= c.writer->resumed_items()) c.writer->append(*d.env->item);
   } catch (const std::exception& e) {
     Error err = dynamic_cast<const Error*>(&e) ? *dynamic_cast<const Error*>(&e)
@@ -1005,7 +1010,7 @@ void Run::check_store_complete(ChannelRuntime& c) {
   std::lock_guard<std::mutex> lock(c.store_mutex);
   if (c.committed || !c.closed || c.store_seen.load() != c.sent.load() || cancelled_) return;
   try {
-    c.writer->commit();
+    c.writer->commit(c.epoch_items);
     c.committed = true;
   } catch (const std::exception& e) {
     fail(Error(ErrorKind::kIo, "channel '" + c.spec->name + "': " + e.what()));

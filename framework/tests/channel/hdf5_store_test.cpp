@@ -145,6 +145,27 @@ TEST(Hdf5Store, RoundTripThroughStoreReader) {
   EXPECT_EQ(catch_error([&] { r.read(10); }).kind(), ErrorKind::kInternal);
 }
 
+TEST(Hdf5Store, RecordsTheEpochsOfItsStream) {
+  ScratchDir dir;
+  const auto write = [&dir](const std::string& name, const std::vector<std::uint64_t>& epochs) {
+    StoreWriter w(dir.file(name), all_kinds_schema(), provenance());
+    for (int i = 0; i < 7; ++i) w.append(all_kinds_item(i));
+    w.commit(epochs);
+    return dir.file(name);
+  };
+  StoreReader three(write("three.h5", {3, 0, 4}));
+  EXPECT_EQ(three.epoch_items(), (std::vector<std::uint64_t>{3, 0, 4}));
+  EXPECT_EQ(three.attribute("epoch_items"), "3 0 4");
+  // One epoch, or none given: no attribute, all items in one epoch.
+  StoreReader one(write("one.h5", {7}));
+  EXPECT_EQ(one.epoch_items(), (std::vector<std::uint64_t>{7}));
+  EXPECT_EQ(one.attribute("epoch_items"), std::nullopt);
+  EXPECT_EQ(StoreReader(write("none.h5", {})).epoch_items(), (std::vector<std::uint64_t>{7}));
+  const Error e = catch_error([&] { write("wrong.h5", {3, 3}); });
+  EXPECT_NE(all_text(e).find("7 items written, but 6 in its epochs"), std::string::npos)
+      << all_text(e);
+}
+
 TEST(Hdf5Store, CompressedRoundTrip) {
   ScratchDir dir;
   const std::string path = dir.file("z.h5");

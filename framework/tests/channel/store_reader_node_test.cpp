@@ -71,8 +71,11 @@ std::string make_store(const ScratchDir& dir) {
 
 Options make_options(const std::string& path, bool shuffle = false, std::int64_t limit = 0,
                      std::vector<std::string> fields = {}) {
-  return Options(
-      {{"path", path}, {"shuffle", shuffle}, {"limit", limit}, {"fields", std::move(fields)}});
+  return Options({{"path", path},
+                  {"shuffle", shuffle},
+                  {"limit", limit},
+                  {"fields", std::move(fields)},
+                  {"store_epochs", false}});
 }
 
 // Runs one epoch of the node; returns the emitted idx values.
@@ -116,7 +119,7 @@ TEST(StoreReaderNode, DeclaresTheStoreSchema) {
   EXPECT_EQ(type.id, "core.store_reader");
   std::set<std::string> keys;
   for (const auto& o : type.options) keys.insert(o.key);
-  EXPECT_EQ(keys, (std::set<std::string>{"path", "shuffle", "limit", "fields"}));
+  EXPECT_EQ(keys, (std::set<std::string>{"path", "shuffle", "limit", "fields", "store_epochs"}));
   const Contract c = type.declare(make_options(path));
   EXPECT_TRUE(c.is_source());
   EXPECT_TRUE(c.is_repeatable());

@@ -314,5 +314,35 @@ nodes:
   EXPECT_EQ(read_store(dir_ / "run" / "y.h5").size(), 60u);
 }
 
+TEST_F(RuntimeTest, AReplayedStoreKeepsTheEpochsOfItsStream) {
+  // x is stored from a 3-epoch stream; when it is read back instead of recomputed, its
+  // consumer must see the same (epoch, index) positions as on the first run.
+  const std::string yaml = write("p.yaml", R"(
+graph: {seed: 3, epochs: 3}
+channels: {x: {store: x.h5}, stamps: {store: stamps.h5}}
+nodes:
+  - {name: src, type: core.tensor_source, options: {count: 5, shape: [2]}, outputs: {out: x}}
+  - {name: stamp, type: rttest.stamp, inputs: {in: x}, outputs: {out: stamps}}
+)");
+  const auto positions = [this] {
+    std::vector<std::pair<std::int64_t, std::int64_t>> out;
+    for (const auto& item : read_store(dir_ / "run" / "stamps.h5")) {
+      out.emplace_back(item.get("epoch").item<std::int64_t>(),
+                       item.get("index").item<std::int64_t>());
+    }
+    return out;
+  };
+  const RunResult first = run(yaml);
+  ASSERT_TRUE(first.ok()) << errors_of(first);
+  const auto computed = positions();
+  ASSERT_EQ(computed.size(), 15u);
+  EXPECT_EQ(computed[7], std::make_pair(std::int64_t{1}, std::int64_t{2}));
+  fs::remove(dir_ / "run" / "stamps.h5");
+  const RunResult second = run(yaml);
+  ASSERT_TRUE(second.ok()) << errors_of(second);
+  ASSERT_EQ(second.stores_reused.size(), 1u);  // x.h5, replayed for the stamp node
+  EXPECT_EQ(positions(), computed);
+}
+
 }  // namespace
 }  // namespace w2p
