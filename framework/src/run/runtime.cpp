@@ -826,6 +826,7 @@ void Run::check_held(NodeRuntime& n) {
                    "' without emitting, as many as graph.max_in_flight lets be in flight: no "
                    "further item can arrive")
              .in_node(n.spec->name)
+             .at(n.spec->location)
              .note("expected graph.max_in_flight above what the node collects before it "
                    "emits (e.g. a batch size), better a few times that so that the next batch "
                    "is read while this one is processed"));
