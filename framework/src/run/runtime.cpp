@@ -755,17 +755,20 @@ void Run::check_side_ready(NodeRuntime& n) {
 void Run::deliver(NodeRuntime& n, std::vector<Emission>& emissions, bool renumber,
                   std::uint64_t seq, std::uint64_t epoch, std::uint64_t index,
                   const Tokens& tokens) {
-  Tokens carried = tokens;
+  const Tokens* carried = &tokens;
+  Tokens with_held;
   if (!emissions.empty() && !n.held.empty()) {
     // What the node held (ctx.hold()) is in what it emits now: it travels on with it.
-    carried.insert(carried.end(), n.held.begin(), n.held.end());
+    with_held = tokens;
+    with_held.insert(with_held.end(), n.held.begin(), n.held.end());
     n.held.clear();
+    carried = &with_held;
   }
   for (auto& e : emissions) {
     ChannelRuntime& c = *channels_[static_cast<std::size_t>(n.spec->outputs.at(e.port))];
     auto env = std::make_shared<Envelope>();
     env->item = std::make_shared<const Item>(std::move(e.item));
-    env->tokens = carried;
+    env->tokens = *carried;
     // Positions stay contiguous per channel: renumbered items (kAny nodes, end-of-stream
     // emissions) come after everything sent so far.
     const std::uint64_t position = c.sent.fetch_add(1);
@@ -807,7 +810,8 @@ void Run::run_process(NodeRuntime& n, const Position& p) {
   n.busy_ns += std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count();
   ++n.items_in;
   if (ok && held) n.held.insert(n.held.end(), p.tokens.begin(), p.tokens.end());
-  if (ok) deliver(n, out, !n.one_to_one, p.seq, p.epoch, p.index, held ? Tokens{} : p.tokens);
+  static const Tokens kNoTokens;  // held ones travel with the node's next emission
+  if (ok) deliver(n, out, !n.one_to_one, p.seq, p.epoch, p.index, held ? kNoTokens : p.tokens);
   if (ok && held) check_held(n);
   ++n.positions_done;
   check_complete(n);
