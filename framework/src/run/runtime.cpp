@@ -63,6 +63,27 @@ struct Token {
 };
 using Tokens = std::vector<std::shared_ptr<Token>>;
 
+/// Tokens of the inputs a kAny node keeps (ctx.hold()), passed on with its next emission, and
+/// how many distinct source items they are per source (several inputs may come from one source
+/// item, e.g. the scenes made of one utterance).
+struct HeldItems {
+  Tokens tokens;
+  std::set<const Token*> distinct;
+  std::map<const SourceGate*, std::int64_t> per_source;
+  void add(const Tokens& position) {
+    for (const auto& token : position) {
+      if (!distinct.insert(token.get()).second) continue;
+      tokens.push_back(token);
+      ++per_source[token->gate.get()];
+    }
+  }
+  void clear() {
+    tokens.clear();
+    distinct.clear();
+    per_source.clear();
+  }
+};
+
 struct Envelope {
   std::uint64_t seq = 0;
   std::uint64_t epoch = 0;
@@ -167,8 +188,7 @@ struct NodeRuntime {
   // kAny outputs: per-port position counters within the current epoch.
   std::map<std::string, std::uint64_t> out_index;
   std::uint64_t last_epoch = 0;
-  // kAny nodes: tokens of the inputs kept by ctx.hold(), passed on with the next emission.
-  Tokens held;
+  HeldItems held;  // kAny nodes: the inputs kept by ctx.hold()
 
   // Statistics.
   std::atomic<std::uint64_t> items_in{0};
@@ -757,10 +777,10 @@ void Run::deliver(NodeRuntime& n, std::vector<Emission>& emissions, bool renumbe
                   const Tokens& tokens) {
   const Tokens* carried = &tokens;
   Tokens with_held;
-  if (!emissions.empty() && !n.held.empty()) {
+  if (!emissions.empty() && !n.held.tokens.empty()) {
     // What the node held (ctx.hold()) is in what it emits now: it travels on with it.
     with_held = tokens;
-    with_held.insert(with_held.end(), n.held.begin(), n.held.end());
+    with_held.insert(with_held.end(), n.held.tokens.begin(), n.held.tokens.end());
     n.held.clear();
     carried = &with_held;
   }
@@ -809,7 +829,7 @@ void Run::run_process(NodeRuntime& n, const Position& p) {
   });
   n.busy_ns += std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count();
   ++n.items_in;
-  if (ok && held) n.held.insert(n.held.end(), p.tokens.begin(), p.tokens.end());
+  if (ok && held) n.held.add(p.tokens);
   static const Tokens kNoTokens;  // held ones travel with the node's next emission
   if (ok) deliver(n, out, !n.one_to_one, p.seq, p.epoch, p.index, held ? kNoTokens : p.tokens);
   if (ok && held) check_held(n);
@@ -818,15 +838,11 @@ void Run::run_process(NodeRuntime& n, const Position& p) {
 }
 
 void Run::check_held(NodeRuntime& n) {
-  std::map<const SourceGate*, std::set<const Token*>> per_source;
-  for (const auto& token : n.held) {
-    const SourceGate& gate = *token->gate;
-    auto& items = per_source[&gate];
-    items.insert(token.get());
-    if (static_cast<std::int64_t>(items.size()) < gate.capacity) continue;
+  for (const auto& [gate, items] : n.held.per_source) {
+    if (items < gate->capacity) continue;
     fail(Error(ErrorKind::kConfig,
-               "node '" + n.spec->name + "' holds " + std::to_string(gate.capacity) +
-                   " items of source '" + gate.source +
+               "node '" + n.spec->name + "' holds " + std::to_string(gate->capacity) +
+                   " items of source '" + gate->source +
                    "' without emitting, as many as graph.max_in_flight lets be in flight: no "
                    "further item can arrive")
              .in_node(n.spec->name)

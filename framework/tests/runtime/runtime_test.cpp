@@ -160,6 +160,24 @@ nodes:
   EXPECT_EQ(text.find("stalled"), std::string::npos) << text;
 }
 
+TEST_F(RuntimeTest, HeldInputsFromOneSourceItemCountOnce) {
+  // Every source item becomes 10 items (unbatch); a batch of 20 holds 19 of them, which come
+  // from 2 source items: within max_in_flight 4.
+  const RunResult r = run(write("p.yaml", R"(
+graph: {max_in_flight: 4}
+nodes:
+  - {name: src, type: core.tensor_source, options: {count: 8, shape: [10, 2]}, outputs: {out: x}}
+  - {name: split, type: core.unbatch, inputs: {in: x}, outputs: {out: rows}}
+  - {name: batch, type: core.batch, options: {size: 20}, inputs: {in: rows}, outputs: {out: b}}
+  - {name: sink, type: core.null_sink, inputs: {in: b}}
+)"));
+  ASSERT_TRUE(r.ok()) << errors_of(r);
+  const auto batch = std::find_if(r.nodes.begin(), r.nodes.end(),
+                                  [](const NodeStats& s) { return s.name == "batch"; });
+  ASSERT_NE(batch, r.nodes.end());
+  EXPECT_EQ(batch->items_out, 4u);
+}
+
 TEST_F(RuntimeTest, ASourceFeedingASideInputIsReadToItsEnd) {
   // `v` is fit's side input and shift's stream; shift waits for a total that needs fit, so
   // its items pile up. Were v limited to 4 in flight, fit's side input could never complete.
